@@ -1,0 +1,94 @@
+# tianqing-upgrade-controller
+#
+#   make               build build/tianqing-upgrade-controller
+#   make test          install missing packages, build, run unit tests and the
+#                      integration/end-to-end tests on a real control plane
+#   make test SANITIZE=address,undefined   the same under ASan+UBSan
+#   make test VALGRIND=1                   the same with every C test under valgrind
+#   make clean
+#
+# Objects go to build/ (build/san-<list>/ with SANITIZE), dependency files
+# are generated next to them.
+
+CC      ?= cc
+PKGS    := libcurl libcjson yaml-0.1 openssl libwebsockets
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+           -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+           -Wno-format-nonliteral -fno-common -pthread \
+           -DTQU_VERSION='"$(VERSION)"' -Ik8s -Icontroller $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -pthread -lm
+
+comma := ,
+O := build
+ifneq ($(SANITIZE),)
+  O := build/san-$(subst $(comma),-,$(SANITIZE))
+  CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+K8S_SRC  := $(wildcard k8s/*.c)
+CTL_SRC  := $(filter-out controller/main.c,$(wildcard controller/*.c))
+K8S_OBJ  := $(K8S_SRC:%.c=$(O)/%.o)
+CTL_OBJ  := $(CTL_SRC:%.c=$(O)/%.o)
+BIN      := $(O)/tianqing-upgrade-controller
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+INT_SRC  := $(wildcard tests/integration/test_*.c)
+INT_BIN  := $(INT_SRC:tests/integration/%.c=$(O)/tests/%)
+TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/%.o)
+
+# Unit tests route every allocation of our code (and cJSON, via hooks)
+# through tests/support/failalloc.c so they can fail the Nth one.
+WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+
+.PHONY: all test unit integration deps clean demo bench
+all: $(BIN)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/libk8s.a: $(K8S_OBJ)
+	$(AR) rcs $@ $^
+
+$(O)/libtqu.a: $(CTL_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^ $(if $(CTL_OBJ),,2>/dev/null || $(AR) rcs $@)
+
+$(BIN): $(O)/controller/main.o $(O)/libtqu.a $(O)/libk8s.a
+	$(CC) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+$(O)/tests/test_%: tests/unit/test_%.c $(TEST_SUPPORT_OBJ) $(O)/libtqu.a $(O)/libk8s.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/support -MMD -MP $(LDFLAGS) $(WRAP) -o $@ $(filter-out %.h,$^) $(LDLIBS) $(CMOCKA_LIBS)
+
+$(O)/tests/test_%: tests/integration/test_%.c $(TEST_SUPPORT_OBJ) $(O)/libtqu.a $(O)/libk8s.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/support -MMD -MP $(LDFLAGS) $(WRAP) -o $@ $(filter-out %.h,$^) $(LDLIBS) $(CMOCKA_LIBS)
+
+deps:
+	@scripts/install-deps.sh
+
+# The test binaries are built after deps so a fresh machine has the headers.
+test: deps
+	@$(MAKE) --no-print-directory all tests-build
+	@O=$(O) VALGRIND=$(VALGRIND) SANITIZE=$(SANITIZE) tests/run.sh
+
+tests-build: $(UNIT_BIN) $(INT_BIN) $(BIN)
+
+unit: $(UNIT_BIN)
+	@O=$(O) VALGRIND=$(VALGRIND) tests/run.sh --unit-only
+
+clean:
+	rm -rf build
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

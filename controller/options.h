@@ -1,0 +1,34 @@
+/*
+ * options.h - the controller's command-line flags (design.md section 3).
+ */
+#ifndef TQU_OPTIONS_H
+#define TQU_OPTIONS_H
+
+#include <stdio.h>
+
+typedef struct tqu_options {
+    const char *kubeconfig;            /* NULL: $KUBECONFIG, ~/.kube/config, in-cluster */
+    const char *context;               /* NULL: current-context */
+    const char *namespace;             /* NULL: all namespaces */
+    int leader_elect;
+    const char *leader_election_namespace;   /* NULL: the config's namespace */
+    const char *leader_election_id;
+    const char *health_addr;           /* "" disables */
+    char **exec_prefix;                /* NULL-terminated argv, owned; NULL when empty */
+    int log_format;                    /* enum tqu_log_format */
+    int log_level;                     /* enum tqu_log_level */
+} tqu_options;
+
+enum { TQU_OPT_RUN = 0, TQU_OPT_EXIT_OK = 1, TQU_OPT_ERROR = -1 };
+
+/*
+ * Parse argv (argv[0] is the program). Prints --help / --version to out and
+ * returns TQU_OPT_EXIT_OK; on a bad flag writes one line to errout and
+ * returns TQU_OPT_ERROR. Strings point into argv except exec_prefix, which
+ * is split on spaces and owned (tqu_options_release).
+ */
+int tqu_options_parse(tqu_options *o, int argc, char **argv, FILE *out, FILE *errout);
+void tqu_options_release(tqu_options *o);
+void tqu_options_usage(FILE *out);
+
+#endif

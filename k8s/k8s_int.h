@@ -1,0 +1,54 @@
+/*
+ * k8s_int.h - internals shared between the k8s/ library's modules.
+ *
+ * Not installed, not part of the contract in k8s.h: names here carry a
+ * double underscore (k8s__) and may change with the library. Tests may use
+ * them (e.g. to shorten the credential plugin timeout).
+ */
+#ifndef K8S_INT_H
+#define K8S_INT_H
+
+#include <stddef.h>
+#include <openssl/crypto.h>
+#include "k8s.h"
+
+/* Wipe secrets before freeing them (n may be 0). */
+#define OPENSSL_cleanse_or_zero(p, n) OPENSSL_cleanse((p), (n))
+
+/* -------------------------------------------------------------- file.c */
+
+/*
+ * Read a whole file of at most cap bytes into out (caller frees out->data).
+ * out->data is NUL-terminated (not counted in len); an empty file gives
+ * len 0 and non-NULL data. Errors: K8S_EIO "<path>: <strerror>",
+ * K8S_ETOOBIG when larger than cap, K8S_ENOMEM. On failure out is empty.
+ */
+int k8s__read_file(const char *path, size_t cap, k8s_blob *out, k8s_err *err);
+
+/* ------------------------------------------------------------ config.c */
+
+/*
+ * Decode standard (padded) base64; CR, LF, space and tab anywhere are
+ * ignored, as Go's decoder does. out->data is NUL-terminated (not counted
+ * in len); caller frees with k8s__blob_release. Returns K8S_EINVAL for bad
+ * input (there is no err: the caller names the field, never the data) or
+ * K8S_ENOMEM. On failure out is left empty.
+ */
+int k8s__base64_decode(const char *in, size_t len, k8s_blob *out);
+
+/* Wipe (OPENSSL_cleanse) and free a blob's data; leaves it empty. */
+void k8s__blob_release(k8s_blob *b);
+
+/* ---------------------------------------------------- exec_credential.c */
+
+/* Time limit for a credential plugin run, in ms (30000). Tests lower it. */
+extern long k8s__exec_timeout_ms;
+
+/* ------------------------------------------------------------ client.c */
+
+/* Monotonic clock, seconds. */
+double k8s__now(void);
+/* Sleep, resuming after signals. */
+void k8s__sleep(double seconds);
+
+#endif /* K8S_INT_H */

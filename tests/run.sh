@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Runs the whole test suite and ends with one line "N passed, M failed".
+#
+#   tests/run.sh                unit tests, then integration and end-to-end
+#                               tests on a real control plane (one per run)
+#   tests/run.sh --unit-only    unit tests only
+#
+# Environment: O (build folder, default build), VALGRIND=1 (C tests under
+# valgrind), TESTS="name ..." (only these programs/scripts, by base name).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+O=${O:-build}
+mode=${1:-all}
+export TQU_BIN=$PWD/$O/tianqing-upgrade-controller
+export TQU_REPO=$PWD
+
+passed=0 failed=0
+failures=()
+
+selected() {
+  [ -z "${TESTS:-}" ] && return 0
+  local t; for t in $TESTS; do [ "$t" = "$1" ] && return 0; done; return 1
+}
+
+# run_c BIN: a cmocka program; counts its cases.
+run_c() {
+  local bin=$1 name out rc p f
+  name=$(basename "$bin")
+  selected "$name" || return 0
+  echo "=== $name"
+  out=$(mktemp)
+  if [ "${VALGRIND:-}" = 1 ]; then
+    valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
+      --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+      --track-fds=no --child-silent-after-fork=yes "$bin" 2>&1 | tee "$out"
+  else
+    "$bin" 2>&1 | tee "$out"
+  fi
+  rc=${PIPESTATUS[0]}
+  p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n1)
+  f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n1)
+  p=${p:-0} f=${f:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # crash, leak or valgrind error
+  passed=$((passed + p)); failed=$((failed + f))
+  [ "$f" -gt 0 ] && failures+=("$name (exit $rc)")
+  rm -f "$out"
+}
+
+# run_sh SCRIPT: an end-to-end script whose last line is "N passed, M failed".
+run_sh() {
+  local sh=$1 name out rc p f line
+  name=$(basename "$sh" .sh)
+  selected "$name" || return 0
+  echo "=== $name"
+  out=$(mktemp)
+  bash "$sh" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n1)
+  p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p'); p=${p:-0}
+  f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p'); f=${f:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  [ "$f" -gt 0 ] && failures+=("$name (exit $rc)")
+  rm -f "$out"
+}
+
+if [ "$mode" != --cluster-part ]; then
+  for src in tests/unit/test_*.c; do
+    [ -e "$src" ] || continue
+    run_c "$O/tests/$(basename "$src" .c)"
+  done
+fi
+
+if [ "$mode" != --unit-only ]; then
+  if [ -z "${TQU_CLUSTER_DIR:-}" ]; then
+    # Start one control plane for all cluster tests; it is torn down on
+    # every exit path by with-cluster.sh.
+    summary=$(mktemp)
+    TQU_RUN_SUMMARY=$summary tests/cluster/with-cluster.sh tests/run.sh --cluster-part
+    rc=$?
+    if [ -s "$summary" ]; then
+      read -r cp cf < "$summary"
+      passed=$((passed + cp)); failed=$((failed + cf))
+      mapfile -t more < <(tail -n +2 "$summary")
+      failures+=("${more[@]}")
+    else
+      failed=$((failed + 1)); failures+=("control plane (exit $rc)")
+    fi
+    rm -f "$summary"
+  else
+    for src in tests/integration/test_*.c; do
+      [ -e "$src" ] || continue
+      run_c "$O/tests/$(basename "$src" .c)"
+    done
+    for sh in tests/e2e/test_*.sh; do
+      [ -e "$sh" ] || continue
+      run_sh "$sh"
+    done
+  fi
+fi
+
+if [ "$mode" = --cluster-part ]; then
+  { echo "$passed $failed"; printf '%s\n' "${failures[@]}"; } > "${TQU_RUN_SUMMARY:-/dev/null}"
+  exit 0
+fi
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "failed: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

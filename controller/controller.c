@@ -1,0 +1,282 @@
+/*
+ * controller.c - the runtime around tqu_reconcile (see controller.h).
+ *
+ * Threads: the informer's list/watch thread (enqueues keys), the leader
+ * election thread (with --leader-elect), the health server's thread, one
+ * worker, and the main thread, which waits for a signal or for the
+ * leadership to end. Nothing polls: the worker blocks on the queue, the
+ * main thread in sigtimedwait.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "connect.h"
+#include "controller.h"
+#include "health.h"
+#include "log.h"
+#include "metrics.h"
+
+#define SHUTDOWN_DEADLINE_S 28
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int tqu_may_act(tqu_controller *ctl)
+{
+    if (ctl->stopping)
+        return 0;
+    return !ctl->leader || k8s_leader_is_leader(ctl->leader);
+}
+
+/* ---------------------------------------------------------- informer hooks */
+
+static void on_tqu_event(void *ud, k8s_event_type type, const char *key, const cJSON *obj)
+{
+    tqu_controller *ctl = ud;
+    (void)obj;
+    if (tqu_log_enabled(TQU_DEBUG))
+        tqu_log(TQU_DEBUG, "watch event", "key", key,
+                "type", type == K8S_ADDED ? "ADDED" : type == K8S_MODIFIED ? "MODIFIED" : "DELETED", NULL);
+    int rc = k8s_queue_add(ctl->queue, key);
+    if (rc && rc != K8S_ESTOPPED)
+        tqu_log(TQU_ERROR, "could not queue a watch event; it is handled at the next resync",
+                "key", key, "error", k8s_strerror(rc), NULL);
+    tqu_metrics_set_queue_depth((long)k8s_queue_len(ctl->queue, NULL));
+}
+
+static void on_watch_restart(void *ud)
+{
+    (void)ud;
+    tqu_metrics_watch_restart(TQU_PLURAL);
+}
+
+static void on_relist(void *ud)
+{
+    (void)ud;
+    tqu_log(TQU_INFO, "relisted after the watch expired", "resource", TQU_PLURAL, NULL);
+    tqu_metrics_watch_relist(TQU_PLURAL);
+}
+
+/* ------------------------------------------------------------ the worker */
+
+static void *worker(void *arg)
+{
+    tqu_controller *ctl = arg;
+    const char *key;
+
+    while (k8s_queue_get(ctl->queue, &key) == K8S_OK) {
+        size_t waiting = 0;
+        if (!tqu_may_act(ctl)) {
+            /* A standby drops the key: when it becomes the leader it
+             * queues every cached key again (on_started_leading). */
+            k8s_queue_done(ctl->queue, key);
+            continue;
+        }
+        double t0 = mono_now();
+        tqu_result r = tqu_reconcile(ctl, key);
+        double dt = mono_now() - t0;
+        if (r.error) {
+            tqu_metrics_reconcile("error", dt);
+            k8s_queue_add_rate_limited(ctl->queue, key);
+        } else {
+            k8s_queue_forget(ctl->queue, key);
+            if (r.requeue_after > 0) {
+                tqu_metrics_reconcile("requeue", dt);
+                k8s_queue_add_after(ctl->queue, key, r.requeue_after);
+            } else {
+                tqu_metrics_reconcile("success", dt);
+            }
+        }
+        k8s_queue_done(ctl->queue, key);
+        tqu_metrics_set_queue_depth((long)k8s_queue_len(ctl->queue, &waiting));
+    }
+    return NULL;
+}
+
+/* --------------------------------------------------------- health hooks */
+
+static int hook_healthy(void *ud, char *why, size_t len)
+{
+    tqu_controller *ctl = ud;
+    if (ctl->leader && k8s_leader_lost(ctl->leader)) {
+        snprintf(why, len, "leadership lost");
+        return 0;
+    }
+    snprintf(why, len, "ok");
+    return 1;
+}
+
+static int hook_ready(void *ud, char *why, size_t len)
+{
+    tqu_controller *ctl = ud;
+    if (!k8s_informer_synced(ctl->informer)) {
+        snprintf(why, len, "cache of %s not synced yet", TQU_PLURAL);
+        return 0;
+    }
+    if (ctl->leader && !k8s_leader_is_leader(ctl->leader)) {
+        snprintf(why, len, "ok: standby, not the leader (%s)", k8s_leader_identity(ctl->leader));
+        return 1;
+    }
+    snprintf(why, len, "ok");
+    return 1;
+}
+
+static void requeue_key(void *ud, const char *key)
+{
+    k8s_queue_add((k8s_queue *)ud, key);
+}
+
+static void on_started_leading(void *ud)
+{
+    tqu_controller *ctl = ud;
+    tqu_log(TQU_INFO, "became the leader", "identity", k8s_leader_identity(ctl->leader), NULL);
+    tqu_metrics_set_leader(1);
+    /* look at everything again now that we may act */
+    k8s_informer_keys(ctl->informer, requeue_key, ctl->queue);
+}
+
+static void on_stopped_leading(void *ud)
+{
+    tqu_controller *ctl = ud;
+    tqu_metrics_set_leader(0);
+    tqu_log(TQU_ERROR, "lost the leadership: exiting", "identity", k8s_leader_identity(ctl->leader), NULL);
+    /* wake the main thread */
+    kill(getpid(), SIGUSR1);
+}
+
+/* ------------------------------------------------------------------ run */
+
+int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_client *client,
+                       const char *server_version)
+{
+    tqu_controller ctl = { .opts = opts, .cfg = cfg, .client = client };
+    tqu_health *health = NULL;
+    pthread_t worker_th;
+    int worker_started = 0, exit_code = 1;
+    k8s_err err;
+    char ebuf[1200];
+    sigset_t sigs;
+
+    snprintf(ctl.server_version, sizeof(ctl.server_version), "%s", server_version ? server_version : "");
+
+    /* Signals are taken synchronously by the main thread; block them in
+     * every thread before any is started. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    if (k8s_queue_new(NULL, &ctl.queue)) {
+        tqu_log(TQU_ERROR, "out of memory", NULL);
+        goto out;
+    }
+    {
+        char host[256] = "";
+        gethostname(host, sizeof(host) - 1);
+        if (k8s_recorder_new(cfg, "tianqing-upgrade-controller", host[0] ? host : NULL,
+                             &ctl.recorder, &err)) {
+            tqu_log(TQU_ERROR, "cannot make the event recorder", "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+            goto out;
+        }
+    }
+    k8s_informer_opts io = {
+        .resource = &TQU_RESOURCE,
+        .namespace = opts->namespace,
+        .on_event = on_tqu_event,
+        .ud = &ctl,
+        .on_watch_restart = on_watch_restart,
+        .on_relist = on_relist,
+    };
+    if (k8s_informer_new(cfg, &io, &ctl.informer, &err)) {
+        tqu_log(TQU_ERROR, "cannot make the informer", "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+        goto out;
+    }
+
+    if (opts->health_addr && opts->health_addr[0]) {
+        tqu_health_hooks hooks = { .healthy = hook_healthy, .ready = hook_ready, .ud = &ctl };
+        char herr[512];
+        if (tqu_health_start(opts->health_addr, &hooks, &health, herr, sizeof(herr))) {
+            tqu_log(TQU_ERROR, "cannot serve health and metrics", "addr", opts->health_addr, "error", herr, NULL);
+            goto out;
+        }
+        char port[16];
+        snprintf(port, sizeof(port), "%d", tqu_health_port(health));
+        tqu_log(TQU_INFO, "serving /healthz, /readyz and /metrics", "addr", opts->health_addr, "port", port, NULL);
+    }
+
+    if (opts->leader_elect) {
+        k8s_leader_opts lo = {
+            .namespace = opts->leader_election_namespace ? opts->leader_election_namespace : cfg->namespace,
+            .name = opts->leader_election_id,
+            .on_started = on_started_leading,
+            .on_stopped = on_stopped_leading,
+            .ud = &ctl,
+        };
+        if (k8s_leader_new(cfg, &lo, &ctl.leader, &err) || k8s_leader_start(ctl.leader, &err)) {
+            tqu_log(TQU_ERROR, "cannot start leader election", "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+            goto out;
+        }
+        tqu_log(TQU_INFO, "waiting for the leadership", "lease", lo.name, "namespace", lo.namespace,
+                "identity", k8s_leader_identity(ctl.leader), NULL);
+    } else {
+        tqu_metrics_set_leader(1);
+    }
+
+    if (k8s_informer_start(ctl.informer, &err)) {
+        tqu_log(TQU_ERROR, "cannot start the informer", "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+        goto out;
+    }
+    if (pthread_create(&worker_th, NULL, worker, &ctl)) {
+        tqu_log(TQU_ERROR, "cannot start the worker", NULL);
+        goto out;
+    }
+    worker_started = 1;
+    tqu_log(TQU_INFO, "controller started", "namespace", opts->namespace ? opts->namespace : "(all)",
+            "server", cfg->server, "serverVersion", ctl.server_version, NULL);
+
+    for (;;) {
+        struct timespec ts = { .tv_sec = 5, .tv_nsec = 0 };
+        int sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            tqu_log(TQU_INFO, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+            exit_code = 0;
+            break;
+        }
+        if (ctl.leader && k8s_leader_lost(ctl.leader)) {
+            exit_code = 1;
+            break;
+        }
+    }
+
+out:
+    /* Stop intake, let the worker finish its key, then the rest. A
+     * watchdog ends the process if this takes longer than the deadline. */
+    ctl.stopping = 1;
+    alarm(SHUTDOWN_DEADLINE_S);
+    if (ctl.queue)
+        k8s_queue_shutdown(ctl.queue);
+    if (worker_started)
+        pthread_join(worker_th, NULL);
+    k8s_informer_free(ctl.informer);
+    if (ctl.leader) {
+        if (exit_code == 0)
+            k8s_leader_release(ctl.leader);
+        k8s_leader_free(ctl.leader);
+    }
+    tqu_health_stop(health);
+    k8s_recorder_free(ctl.recorder);
+    k8s_queue_free(ctl.queue);
+    alarm(0);
+    tqu_log(TQU_INFO, "stopped", NULL);
+    return exit_code;
+}

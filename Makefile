@@ -19,9 +19,11 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
 CFLAGS  ?= -O2 -g
+# -Wno-format-truncation: messages are built with snprintf into fixed
+# buffers and cut on purpose; gcc's guesses about that vary with -O.
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
-           -Wno-format-nonliteral -fno-common -pthread \
+           -Wno-format-nonliteral -Wno-format-truncation -fno-common -pthread \
            -DTQU_VERSION='"$(VERSION)"' -Ik8s -Icontroller $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -pthread -lm
 
@@ -36,13 +38,15 @@ endif
 K8S_SRC  := $(wildcard k8s/*.c)
 CTL_SRC  := $(filter-out controller/main.c,$(wildcard controller/*.c))
 K8S_OBJ  := $(K8S_SRC:%.c=$(O)/%.o)
-CTL_OBJ  := $(CTL_SRC:%.c=$(O)/%.o)
+CTL_OBJ  := $(CTL_SRC:%.c=$(O)/%.o) $(O)/controller/routes_data.o
 BIN      := $(O)/tianqing-upgrade-controller
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 INT_SRC  := $(wildcard tests/integration/test_*.c)
 INT_BIN  := $(INT_SRC:tests/integration/%.c=$(O)/tests/%)
+TOOLS_SRC := $(wildcard tests/tools/*.c)
+TOOLS_BIN := $(TOOLS_SRC:tests/tools/%.c=$(O)/tests/tools/%)
 TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/%.o)
 
@@ -57,12 +61,17 @@ $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# the route table, built into the binary (see controller/routes_data.S)
+$(O)/controller/routes_data.o: controller/routes_data.S routes/routes.yaml
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
 $(O)/libk8s.a: $(K8S_OBJ)
 	$(AR) rcs $@ $^
 
 $(O)/libtqu.a: $(CTL_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^ $(if $(CTL_OBJ),,2>/dev/null || $(AR) rcs $@)
+	$(AR) rcs $@ $^
 
 $(BIN): $(O)/controller/main.o $(O)/libtqu.a $(O)/libk8s.a
 	$(CC) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
@@ -75,6 +84,12 @@ $(O)/tests/test_%: tests/integration/test_%.c $(TEST_SUPPORT_OBJ) $(O)/libtqu.a 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/support -MMD -MP $(LDFLAGS) $(WRAP) -o $@ $(filter-out %.h,$^) $(LDLIBS) $(CMOCKA_LIBS)
 
+# Small helpers of the end-to-end scripts (e.g. promcheck: the strict
+# Prometheus text parser of the unit tests as a command).
+$(O)/tests/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $(LDFLAGS) -o $@ $< $(LDLIBS)
+
 deps:
 	@scripts/install-deps.sh
 
@@ -83,7 +98,7 @@ test: deps
 	@$(MAKE) --no-print-directory all tests-build
 	@O=$(O) VALGRIND=$(VALGRIND) SANITIZE=$(SANITIZE) tests/run.sh
 
-tests-build: $(UNIT_BIN) $(INT_BIN) $(BIN)
+tests-build: $(UNIT_BIN) $(INT_BIN) $(TOOLS_BIN) $(BIN)
 
 unit: $(UNIT_BIN)
 	@O=$(O) VALGRIND=$(VALGRIND) tests/run.sh --unit-only

@@ -22,6 +22,9 @@
 #include "metrics.h"
 
 #define SHUTDOWN_DEADLINE_S 28
+/* Of those, how long the current reconcile may take to finish; the rest
+ * is for the Lease release (5 s request timeout) and the informer. */
+#define WORKER_GRACE_S 10
 
 static double mono_now(void)
 {
@@ -42,10 +45,17 @@ int tqu_may_act(tqu_controller *ctl)
 static void on_tqu_event(void *ud, k8s_event_type type, const char *key, const cJSON *obj)
 {
     tqu_controller *ctl = ud;
-    (void)obj;
     if (tqu_log_enabled(TQU_DEBUG))
         tqu_log(TQU_DEBUG, "watch event", "key", key,
                 "type", type == K8S_ADDED ? "ADDED" : type == K8S_MODIFIED ? "MODIFIED" : "DELETED", NULL);
+    /* A change whose status already reflects its generation is (almost
+     * always) our own status write coming back: reconciling it again would
+     * loop. Timed progress (a running update.sh) is polled by requeue-after
+     * instead. Spec changes bump the generation; so does a deletion. */
+    if (type == K8S_MODIFIED && !k8s_json_get(obj, "metadata", "deletionTimestamp", NULL) &&
+        k8s_json_int(obj, -1, "metadata", "generation", NULL) ==
+            k8s_json_int(obj, -2, "status", "observedGeneration", NULL))
+        return;
     int rc = k8s_queue_add(ctl->queue, key);
     if (rc && rc != K8S_ESTOPPED)
         tqu_log(TQU_ERROR, "could not queue a watch event; it is handled at the next resync",
@@ -66,6 +76,17 @@ static void on_relist(void *ud)
     tqu_metrics_watch_relist(TQU_PLURAL);
 }
 
+/* A failed list or watch: info, with the delay before the next try, so an
+ * outage shows its backoff (0.8 s doubling to 30 s) in the log. */
+static void on_informer_error(void *ud, const char *what, const k8s_err *err, double retry_in)
+{
+    char ebuf[1200], delay[32];
+    (void)ud;
+    snprintf(delay, sizeof(delay), "%.3f", retry_in);
+    tqu_log(TQU_INFO, "list/watch failed; retrying", "resource", TQU_PLURAL, "op", what,
+            "error", k8s_err_str(err, ebuf, sizeof(ebuf)), "retryIn", delay, NULL);
+}
+
 /* ------------------------------------------------------------ the worker */
 
 static void *worker(void *arg)
@@ -82,8 +103,17 @@ static void *worker(void *arg)
             continue;
         }
         double t0 = mono_now();
+        if (tqu_log_enabled(TQU_DEBUG))
+            tqu_log(TQU_DEBUG, "reconciling", "key", key, NULL);
         tqu_result r = tqu_reconcile(ctl, key);
         double dt = mono_now() - t0;
+        if (tqu_log_enabled(TQU_DEBUG)) {
+            char secs[32];
+            snprintf(secs, sizeof(secs), "%.3f", dt);
+            tqu_log(TQU_DEBUG, "reconciled", "key", key,
+                    "result", r.error ? "error" : r.requeue_after > 0 ? "requeue" : "success",
+                    "seconds", secs, NULL);
+        }
         if (r.error) {
             tqu_metrics_reconcile("error", dt);
             k8s_queue_add_rate_limited(ctl->queue, key);
@@ -196,6 +226,7 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
         .ud = &ctl,
         .on_watch_restart = on_watch_restart,
         .on_relist = on_relist,
+        .on_error = on_informer_error,
     };
     if (k8s_informer_new(cfg, &io, &ctl.informer, &err)) {
         tqu_log(TQU_ERROR, "cannot make the informer", "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
@@ -265,8 +296,26 @@ out:
     alarm(SHUTDOWN_DEADLINE_S);
     if (ctl.queue)
         k8s_queue_shutdown(ctl.queue);
-    if (worker_started)
-        pthread_join(worker_th, NULL);
+    if (worker_started) {
+        /* The current key gets WORKER_GRACE_S to finish. A reconcile stuck
+         * on an API server that accepts but never answers would otherwise
+         * hold the shutdown for the client's timeout and retries (30 s
+         * each), past the watchdog: killed by SIGALRM, the Lease never
+         * released. Then its requests are stopped (they fail with
+         * K8S_ESTOPPED, and tqu_may_act() is already false, so nothing
+         * else is written): the key is handed back to the next leader. */
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += WORKER_GRACE_S;
+        if (pthread_timedjoin_np(worker_th, NULL, &dl) != 0) {
+            tqu_log(TQU_WARN, "the current reconcile did not finish in time: stopping its requests",
+                    NULL);
+            k8s_client_stop(ctl.client);
+            pthread_join(worker_th, NULL);
+        }
+    }
+    /* the cdn watches call into the informer and queue: stop them first */
+    tqu_controller_release_watches(&ctl);
     k8s_informer_free(ctl.informer);
     if (ctl.leader) {
         if (exit_code == 0)

@@ -24,7 +24,31 @@ typedef struct tqu_controller {
     k8s_leader *leader;          /* NULL without --leader-elect */
     char server_version[64];
     volatile int stopping;
+    char *active_key;            /* holder of the one-upgrade slot (worker only) */
+    struct tqu_cdn_watch {       /* watched cdn Deployments (worker only) */
+        char *ns, *name;
+        k8s_informer *inf;
+    } cdn[4];
+    int ncdn;
 } tqu_controller;
+
+/*
+ * The one-upgrade-at-a-time slot. active_other: 1 if an upgrade other than
+ * key holds it (this process's claim, or another resource whose status shows
+ * it in progress), with who it is in who. claim/release by the worker.
+ */
+int tqu_controller_active_other(tqu_controller *ctl, const char *key, char *who, size_t len);
+void tqu_controller_claim_slot(tqu_controller *ctl, const char *key);
+void tqu_controller_release_slot(tqu_controller *ctl, const char *key);
+
+/*
+ * Keep a watch on one Deployment (by field selector, not the whole
+ * cluster) so that a change to it re-queues every TianqingUpgrade: CdnTuning
+ * stays in place after success. Idempotent; at most a few are kept.
+ */
+void tqu_controller_watch_cdn(tqu_controller *ctl, const char *ns, const char *name);
+/* Stop and free those watches and the slot (at shutdown). */
+void tqu_controller_release_watches(tqu_controller *ctl);
 
 /*
  * Whether this process may change anything now: always without leader

@@ -5,11 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "connect.h"
 #include "controller.h"
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
+#include "steps.h"
 
 int main(int argc, char **argv)
 {
@@ -23,12 +26,27 @@ int main(int argc, char **argv)
     if (r != TQU_OPT_RUN)
         return r == TQU_OPT_EXIT_OK ? 0 : 2;
     tqu_log_setup(opts.log_format, opts.log_level);
+    {
+        /* rand() jitters the backoffs, the Lease retry period and the watch
+         * timeout; unseeded, every replica drew the same sequence and
+         * retried in lockstep after an outage. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        srand((unsigned)time(NULL) ^ ((unsigned)getpid() << 16) ^ (unsigned)ts.tv_nsec);
+    }
     tqu_metrics_init();
     k8s_set_default_observer(tqu_metrics_api_request, NULL);
+
+    if (tqu_steps_init(opts.routes_file, msg, sizeof(msg))) {
+        fprintf(stderr, "tianqing-upgrade-controller: %s\n", msg);
+        tqu_options_release(&opts);
+        return 1;
+    }
 
     if (tqu_connect(opts.kubeconfig, opts.context, &cfg, &client, version, sizeof(version),
                     msg, sizeof(msg))) {
         fprintf(stderr, "tianqing-upgrade-controller: %s\n", msg);
+        tqu_steps_cleanup();
         tqu_options_release(&opts);
         return 1;
     }
@@ -39,6 +57,7 @@ int main(int argc, char **argv)
 
     k8s_client_free(client);
     k8s_config_release(&cfg);
+    tqu_steps_cleanup();
     tqu_options_release(&opts);
     return r;
 }

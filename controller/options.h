@@ -17,6 +17,7 @@ typedef struct tqu_options {
     char **exec_prefix;                /* NULL-terminated argv, owned; NULL when empty */
     int log_format;                    /* enum tqu_log_format */
     int log_level;                     /* enum tqu_log_level */
+    const char *routes_file;           /* NULL: the table built into the binary */
 } tqu_options;
 
 enum { TQU_OPT_RUN = 0, TQU_OPT_EXIT_OK = 1, TQU_OPT_ERROR = -1 };

@@ -1,73 +1,334 @@
 /*
- * reconcile.c - one reconcile of a TianqingUpgrade.
+ * reconcile.c - one reconcile of a TianqingUpgrade: read it fresh, work out
+ * where it stands, run the next steps in order, record each in status
+ * before and after it runs, and announce transitions as Events.
  *
- * For now the controller observes each resource: it records
- * status.observedGeneration and a Reconciling condition (kstatus), and
- * announces a new generation with an Event. The upgrade steps build on
- * this (issue: the upgrade itself).
+ * The steps themselves are in steps.c; the status transitions in
+ * upgrade.c. Every write is preceded by tqu_may_act(): a controller that is
+ * not (or no longer) the leader changes nothing.
  */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "connect.h"
 #include "controller.h"
 #include "log.h"
 #include "status.h"
+#include "steps.h"
+#include "upgrade.h"
 
-struct observe {
-    long long generation;
-};
+#define BLOCKED_RECHECK_S 60.0
 
-static int set_observed(void *ud, const cJSON *obj, cJSON *status)
+static int replace_status(void *ud, const cJSON *obj, cJSON *status)
 {
-    struct observe *o = ud;
-    cJSON *og = cJSON_GetObjectItemCaseSensitive(status, "observedGeneration");
+    const cJSON *want = ud;
+    cJSON *it;
     (void)obj;
-    if (!cJSON_IsNumber(og) || (long long)og->valuedouble != o->generation) {
-        cJSON_DeleteItemFromObjectCaseSensitive(status, "observedGeneration");
-        if (!cJSON_AddNumberToObject(status, "observedGeneration", (double)o->generation))
+    /* status is edited in place: empty it, then copy want's members */
+    while (status->child) {
+        it = cJSON_DetachItemViaPointer(status, status->child);
+        cJSON_Delete(it);
+    }
+    cJSON_ArrayForEach(it, want) {
+        if (k8s_json_put(status, it->string, cJSON_Duplicate(it, 1)))
             return K8S_ENOMEM;
     }
-    if (!k8s_json_str(status, "phase", NULL) && !cJSON_AddStringToObject(status, "phase", "Pending"))
-        return K8S_ENOMEM;
-    if (k8s_condition_set(status, "Reconciling", "True", "Observed",
-                          "the controller has seen this generation", o->generation) < 0)
-        return K8S_ENOMEM;
     return 0;
+}
+
+/* Write run->status if it differs from what is stored; keeps run->obj the
+ * stored object. Returns 0, or -1 (logged) when the write failed. */
+static int write_status(tqu_run *run)
+{
+    k8s_err err;
+    char ebuf[1200];
+    cJSON *stored = NULL;
+    int written = 0;
+
+    if (!tqu_may_act(run->ctl))
+        return -1;
+    if (k8s_status_update(run->ctl->client, &TQU_RESOURCE, run->ns, run->name, run->obj,
+                          replace_status, run->status, &written, &stored, &err)) {
+        tqu_log(TQU_WARN, "status update failed", "key", run->key,
+                "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+        return -1;
+    }
+    if (stored) {
+        cJSON_Delete(run->obj);
+        run->obj = stored;
+    }
+    return 0;
+}
+
+/* An Event, best effort (never fails the reconcile). */
+void tqu_event(tqu_run *run, const char *type, const char *reason, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!tqu_may_act(run->ctl))
+        return;
+    int rc = k8s_event(run->ctl->recorder, run->obj, type, reason, "%s", msg);
+    if (rc && rc != K8S_ESTOPPED)
+        tqu_log(TQU_DEBUG, "event not recorded", "key", run->key, "reason", reason,
+                "error", k8s_strerror(rc), NULL);
+}
+
+static const char *phase_of(const cJSON *status)
+{
+    const char *p = k8s_json_str(status, "phase", NULL);
+    return p ? p : "";
+}
+
+static int phase_is(const cJSON *status, const char *p)
+{
+    return strcmp(phase_of(status), p) == 0;
+}
+
+/* Is another TianqingUpgrade holding the one-upgrade-at-a-time slot? */
+static int another_active(tqu_run *run, char *who, size_t len)
+{
+    return tqu_controller_active_other(run->ctl, run->key, who, len);
+}
+
+static void log_outcome(tqu_run *run, int id, const tqu_outcome *o)
+{
+    static const char *const kinds[] = { "done", "skipped", "waiting", "running", "blocked", "failed", "error" };
+    tqu_log(o->kind >= TQU_OUT_BLOCKED ? TQU_WARN : TQU_INFO, "step", "key", run->key,
+            "step", tqu_step_names[id], "outcome", kinds[o->kind],
+            "reason", o->reason ? o->reason : "", "message", o->message, NULL);
+}
+
+/* Events for a step's outcome, only when something changed. */
+static void announce(tqu_run *run, int id, const char *before, const tqu_outcome *o)
+{
+    const char *after = tqu_status_step_state(run->status, id);
+    if (before && strcmp(before, after) == 0 && o->kind != TQU_OUT_BLOCKED && o->kind != TQU_OUT_FAILED)
+        return;
+    switch (o->kind) {
+    case TQU_OUT_DONE:
+        tqu_event(run, "Normal", "StepSucceeded", "%s: %s", tqu_step_names[id], o->message);
+        break;
+    case TQU_OUT_SKIPPED:
+        tqu_event(run, "Normal", "StepSkipped", "%s: %s", tqu_step_names[id], o->message);
+        break;
+    case TQU_OUT_WAIT:
+        tqu_event(run, "Normal", o->reason ? o->reason : "Waiting", "%s: %s", tqu_step_names[id], o->message);
+        break;
+    case TQU_OUT_BLOCKED:
+    case TQU_OUT_FAILED:
+        tqu_event(run, "Warning", o->reason ? o->reason : "Blocked", "%s: %s", tqu_step_names[id], o->message);
+        break;
+    default:
+        break;
+    }
+}
+
+static void handle_delete(tqu_run *run, tqu_result *res)
+{
+    if (!k8s_has_finalizer(run->obj, TQU_FINALIZER))
+        return;
+    if (tqu_steps_vendor_running(run)) {
+        tqu_log(TQU_INFO, "deletion waits for the vendor process", "key", run->key, NULL);
+        tqu_event(run, "Normal", "WaitingForVendorProcess",
+                  "deletion waits until the running update.sh has finished");
+        res->requeue_after = 30;
+        return;
+    }
+    k8s_err err;
+    char ebuf[1200];
+    if (tqu_may_act(run->ctl) &&
+        k8s_finalizer_remove(run->ctl->client, &TQU_RESOURCE, run->obj, TQU_FINALIZER, &err)) {
+        tqu_log(TQU_WARN, "cannot remove the finalizer", "key", run->key,
+                "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+        res->error = 1;
+    }
 }
 
 tqu_result tqu_reconcile(tqu_controller *ctl, const char *key)
 {
     tqu_result res = { 0 };
-    cJSON *obj = k8s_informer_get(ctl->informer, key), *stored = NULL;
+    tqu_run run = { .ctl = ctl, .key = key };
     k8s_err err;
-    char ebuf[1200];
-    int written = 0;
+    char ebuf[1200], nsbuf[256];
+    const char *slash = strchr(key, '/');
+    const char *reason = NULL;
 
-    if (!obj)
-        return res;   /* deleted: nothing to do */
-    const char *ns = k8s_json_str(obj, "metadata", "namespace", NULL);
-    const char *name = k8s_json_str(obj, "metadata", "name", NULL);
-    struct observe o = { .generation = k8s_json_int(obj, 0, "metadata", "generation", NULL) };
+    if (!slash || (size_t)(slash - key) >= sizeof(nsbuf))
+        return res;
+    memcpy(nsbuf, key, (size_t)(slash - key));
+    nsbuf[slash - key] = '\0';
+    run.ns = nsbuf;
+    run.name = slash + 1;
 
-    if (!tqu_may_act(ctl))
+    /* Read it fresh: the cache may not have our own last write yet, and a
+     * step must never run twice because of a stale read. */
+    if (k8s_get(ctl->client, &TQU_RESOURCE, run.ns, run.name, &run.obj, &err)) {
+        if (!k8s_err_is(&err, "NotFound")) {
+            tqu_log(TQU_WARN, "cannot read the resource", "key", key,
+                    "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+            res.error = 1;
+        }
+        tqu_controller_release_slot(ctl, key);
+        return res;
+    }
+    run.uid = k8s_json_str(run.obj, "metadata", "uid", NULL);
+    run.generation = k8s_json_int(run.obj, 0, "metadata", "generation", NULL);
+
+    if (k8s_json_str(run.obj, "metadata", "deletionTimestamp", NULL)) {
+        handle_delete(&run, &res);
+        tqu_controller_release_slot(ctl, key);
         goto out;
-    if (k8s_status_update(ctl->client, &TQU_RESOURCE, ns, name, obj, set_observed, &o, &written,
-                          &stored, &err)) {
-        if (k8s_err_is(&err, "NotFound"))
-            goto out;
-        tqu_log(TQU_WARN, "status update failed", "key", key, "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+    }
+
+    const cJSON *cur = k8s_json_get(run.obj, "status", NULL);
+    run.status = cur ? cJSON_Duplicate(cur, 1) : cJSON_CreateObject();
+    if (!run.status || tqu_status_init_steps(run.status)) {
         res.error = 1;
         goto out;
     }
-    if (written) {
-        char gen[32];
-        snprintf(gen, sizeof(gen), "%lld", o.generation);
-        tqu_log(TQU_INFO, "observed", "key", key, "generation", gen, NULL);
-        k8s_event(ctl->recorder, stored ? stored : obj, "Normal", "Observed",
-                  "Observed generation %lld", o.generation);
+    long long observed = k8s_json_int(run.status, -1, "observedGeneration", NULL);
+    int new_generation = observed != run.generation;
+    if (new_generation && observed > 0)
+        tqu_status_new_generation(run.status);
+
+    /* the spec; an invalid one fails Validate */
+    char smsg[1024];
+    run.spec_src = cJSON_Duplicate(run.obj, 1);
+    if (!run.spec_src) {
+        res.error = 1;
+        goto out;
     }
+    if (tqu_spec_parse(run.spec_src, &run.spec, &reason, smsg, sizeof(smsg))) {
+        tqu_outcome o = { .kind = TQU_OUT_FAILED, .reason = reason };
+        snprintf(o.message, sizeof(o.message), "%s", smsg);
+        const char *before = tqu_status_step_state(run.status, TQU_STEP_VALIDATE);
+        tqu_status_apply(run.status, TQU_STEP_VALIDATE, &o, run.generation);
+        write_status(&run);
+        announce(&run, TQU_STEP_VALIDATE, before, &o);
+        tqu_controller_release_slot(ctl, key);
+        goto out;
+    }
+    tqu_steps_state_dir(&run);
+
+    /* Finished: keep the CDN tuning in place; nothing else to do. */
+    if (!new_generation && phase_is(run.status, "Succeeded")) {
+        tqu_controller_release_slot(ctl, key);
+        if (!run.spec.dry_run && !strcmp(tqu_status_step_state(run.status, TQU_STEP_CDN), "Succeeded"))
+            tqu_steps_keep_cdn_tuned(&run, &res);
+        goto out;
+    }
+    /* Failed is final until the spec changes. */
+    if (!new_generation && phase_is(run.status, "Failed")) {
+        tqu_controller_release_slot(ctl, key);
+        goto out;
+    }
+
+    if (run.spec.paused) {
+        int next = tqu_status_next_step(run.status);
+        char m[256];
+        snprintf(m, sizeof(m), "paused before %s: set spec.paused to false to continue",
+                 next < TQU_STEP_COUNT ? tqu_step_names[next] : "the end");
+        int was = phase_is(run.status, "Paused");
+        tqu_status_set_phase(run.status, "Paused", "Paused", m, run.generation);
+        write_status(&run);
+        if (!was)
+            tqu_event(&run, "Normal", "Paused", "%s", m);
+        goto out;
+    }
+
+    /* One upgrade at a time (a dry run changes nothing and takes no slot). */
+    if (!run.spec.dry_run) {
+        char who[512];
+        if (another_active(&run, who, sizeof(who))) {
+            char m[1024];
+            snprintf(m, sizeof(m), "another upgrade is in progress (%s); this one starts when it has finished", who);
+            int was = phase_is(run.status, "Blocked");
+            tqu_status_set_phase(run.status, "Blocked", "AnotherUpgradeActive", m, run.generation);
+            write_status(&run);
+            if (!was)
+                tqu_event(&run, "Warning", "AnotherUpgradeActive", "%s", m);
+            res.requeue_after = BLOCKED_RECHECK_S;
+            goto out;
+        }
+        tqu_controller_claim_slot(ctl, key);
+    }
+
+    for (;;) {
+        int id = tqu_status_next_step(run.status);
+        if (id >= TQU_STEP_COUNT || (run.spec.dry_run && id > TQU_STEP_PREFLIGHT)) {
+            int was = phase_is(run.status, "Succeeded");
+            if (run.spec.dry_run)
+                for (int i = TQU_STEP_PREFLIGHT + 1; i < TQU_STEP_COUNT; i++) {
+                    cJSON *s = tqu_status_step(run.status, i);
+                    const char *st = k8s_json_str(s, "state", NULL);
+                    if (s && st && strcmp(st, "Pending") == 0)
+                        k8s_json_put(s, "message", cJSON_CreateString("not run: dry run (see status.plan)"));
+                }
+            tqu_status_succeeded(run.status, run.generation, run.spec.dry_run);
+            if (write_status(&run) == 0 && !was) {
+                tqu_event(&run, "Normal", run.spec.dry_run ? "DryRunComplete" : "UpgradeSucceeded", "%s",
+                          k8s_json_str(run.status, "message", NULL));
+                tqu_log(TQU_INFO, run.spec.dry_run ? "dry run complete" : "upgrade succeeded", "key", key, NULL);
+            }
+            tqu_controller_release_slot(ctl, key);
+            break;
+        }
+        if (!tqu_may_act(ctl))
+            break;
+
+        /* recorded before it runs */
+        const char *before_c = tqu_status_step_state(run.status, id);
+        char before[32];
+        snprintf(before, sizeof(before), "%s", before_c);
+        /* A Blocked step is re-checked without recording a new start, so
+         * a re-check that finds the same problem writes nothing. */
+        if (strcmp(before, "Running") != 0 && strcmp(before, "Blocked") != 0) {
+            tqu_status_step_start(run.status, id, tqu_steps_describe(id));
+            if (write_status(&run)) {
+                res.error = 1;
+                break;
+            }
+            tqu_event(&run, "Normal", "StepStarted", "%s: %s", tqu_step_names[id], tqu_steps_describe(id));
+            tqu_log(TQU_INFO, "step started", "key", key, "step", tqu_step_names[id], NULL);
+        }
+
+        tqu_outcome o;
+        memset(&o, 0, sizeof(o));
+        tqu_steps_run(&run, id, &o);
+        log_outcome(&run, id, &o);
+
+        if (o.kind == TQU_OUT_ERROR) {
+            /* transient: keep the step Running, retry with backoff */
+            tqu_status_apply(run.status, id, &o, run.generation);
+            write_status(&run);
+            res.error = 1;
+            break;
+        }
+        tqu_status_apply(run.status, id, &o, run.generation);
+        if (write_status(&run)) {
+            res.error = 1;
+            break;
+        }
+        announce(&run, id, before, &o);
+        if (o.kind == TQU_OUT_DONE || o.kind == TQU_OUT_SKIPPED)
+            continue;
+        if (o.kind == TQU_OUT_WAIT || o.kind == TQU_OUT_RUNNING)
+            res.requeue_after = o.requeue_after > 0 ? o.requeue_after : 10;
+        else if (o.kind == TQU_OUT_BLOCKED)
+            res.requeue_after = BLOCKED_RECHECK_S;
+        else if (o.kind == TQU_OUT_FAILED)
+            tqu_controller_release_slot(ctl, key);
+        break;
+    }
+
 out:
-    cJSON_Delete(stored);
-    cJSON_Delete(obj);
+    cJSON_Delete(run.status);
+    cJSON_Delete(run.obj);
+    cJSON_Delete(run.spec_src);
     return res;
 }

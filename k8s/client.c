@@ -1006,7 +1006,7 @@ int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns,
     char *base = k8s_path(r, ns, NULL, NULL);
     char *cont = NULL, *rv = NULL, *ls = NULL, *fs = NULL;
     int limit = opts && opts->limit > 0 ? opts->limit : 500;
-    int restarted = 0, restart_flag = 0, rc = K8S_OK;
+    int restarted = 0, rc = K8S_OK;
     k8s_buf path;
     cJSON *page = NULL;
 
@@ -1039,9 +1039,12 @@ int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns,
         if (rc == K8S_EAPI && cont && err && err->code == 410 && !restarted) {
             /* The continue token expired: list again from the start. */
             restarted = 1;
-            restart_flag = 1;
             free(cont);
             cont = NULL;
+            if (fn(ud, NULL, 1)) {
+                rc = k8s_err_set(err, K8S_ESTOPPED, "list of %s stopped", r->plural);
+                goto out;
+            }
             continue;
         }
         if (rc)
@@ -1053,11 +1056,10 @@ int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns,
             goto out;
         }
         cJSON_ArrayForEach(it, items) {
-            if (fn(ud, it, restart_flag)) {
+            if (fn(ud, it, 0)) {
                 rc = k8s_err_set(err, K8S_ESTOPPED, "list of %s stopped", r->plural);
                 goto out;
             }
-            restart_flag = 0;
         }
         const char *prv = k8s_json_str(page, "metadata", "resourceVersion", NULL);
         const char *pc = k8s_json_str(page, "metadata", "continue", NULL);

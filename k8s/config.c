@@ -684,7 +684,7 @@ static int load_exec(const kc_file *f, const char *where, yaml_node_t *x,
     for (i = 0; i < nenv; i++) {
         yaml_node_t *m = yaml_document_get_node(d, env->data.sequence.items.start[i]);
         const char *name, *value;
-        char ewhere[360];
+        char ewhere[sizeof(xwhere) + 32];
 
         snprintf(ewhere, sizeof(ewhere), "%s: env[%zu]", xwhere, i);
         if (!m || m->type != YAML_MAPPING_NODE) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "backoff.h"
 #include "informer.h"
 #include "k8s_int.h"
 
@@ -150,6 +151,7 @@ struct k8s_informer {
     int need_list;
     int events_this_watch;
     int gone;                    /* 410 seen in the stream */
+    int listed_rv_unused;        /* rv comes from a list, no event since */
 };
 
 char *k8s_object_key(const cJSON *obj)
@@ -233,6 +235,13 @@ int k8s_informer_new(const k8s_config *cfg, const k8s_informer_opts *opts,
          * shorter than a large list: lists get 60 s */
         if (!co.timeout_ms)
             co.timeout_ms = 60000;
+        /* No retries inside the client: a failed list or watch comes back
+         * at once and the informer's backoff (0.8 s doubling to 30 s,
+         * reported through on_error) decides when to try again. With the
+         * client's own retries (5, from 0.2 s) the real cadence during an
+         * outage was neither of the two. */
+        if (!co.max_retries)
+            co.max_retries = -1;
         rc = k8s_client_new(cfg, &co, &inf->list_client, err);
         if (rc)
             goto fail;
@@ -295,6 +304,8 @@ static int on_list_item(void *ud, const cJSON *item, int restart)
         if (store_init(&lc->fresh))
             return lc->failed = 1;
     }
+    if (!item)
+        return 0;
     key = k8s_object_key(item);
     copy = cJSON_Duplicate(item, 1);
     if (!key || !copy) {
@@ -371,6 +382,7 @@ static int relist(k8s_informer *inf, k8s_err *err)
     free(inf->rv);
     inf->rv = rv;
     inf->need_list = 0;
+    inf->listed_rv_unused = 1;
     if (!first && inf->o.on_relist)
         inf->o.on_relist(inf->o.ud);
     pthread_mutex_lock(&inf->mu);
@@ -506,25 +518,33 @@ out:
     return k8s_buf_detach(&b, NULL);
 }
 
+/* Report a failure to the on_error hook (if any). */
+static void report(k8s_informer *inf, const char *what, const k8s_err *err, double retry_in)
+{
+    if (inf->o.on_error)
+        inf->o.on_error(inf->o.ud, what, err, retry_in);
+}
+
 static void *run(void *arg)
 {
     k8s_informer *inf = arg;
-    int failures = 0;
+    int failures = 0;            /* failed lists/watches in a row */
     k8s_err err;
 
     while (!atomic_load(&inf->stopping)) {
-        int failed = 0;
+        const char *what = NULL;   /* set when this round failed */
+        k8s_err_clear(&err);
         if (inf->need_list) {
-            if (relist(inf, &err)) {
-                failed = 1;
-            }
+            if (relist(inf, &err))
+                what = "list";
         }
-        if (!failed && !atomic_load(&inf->stopping)) {
+        if (!what && !atomic_load(&inf->stopping)) {
             char *path = watch_path(inf);
             double t0 = k8s__now();
-            int rc;
+            int rc, just_listed = !inf->need_list && inf->listed_rv_unused;
             if (!path) {
-                failed = 1;
+                k8s_err_set(&err, K8S_ENOMEM, "out of memory");
+                what = "watch";
             } else {
                 inf->events_this_watch = 0;
                 inf->gone = 0;
@@ -532,34 +552,58 @@ static void *run(void *arg)
                 free(path);
                 if (atomic_load(&inf->stopping))
                     break;
+                double lived = k8s__now() - t0;
+                int quick_and_empty = lived < 1.0 && inf->events_this_watch == 0;
+                /* A watch that lived (or delivered) was healthy: whatever
+                 * ended it, the next failure starts the backoff afresh.
+                 * (Before, the count was only reset when the watch also
+                 * ended cleanly, so a server restart after hours of health
+                 * inherited the delay of an outage long past.) */
+                if (lived >= 30.0 || inf->events_this_watch > 0)
+                    failures = 0;
+                if (inf->events_this_watch > 0)
+                    inf->listed_rv_unused = 0;
                 if (inf->gone || (rc == K8S_EAPI && (err.code == 410 || k8s_err_is(&err, "Expired") ||
                                                      k8s_err_is(&err, "Gone")))) {
-                    inf->need_list = 1;   /* relist at once: not a failure */
-                } else if (rc == K8S_OK || rc == K8S_ESTOPPED) {
-                    /* the server ended the watch (timeoutSeconds) */
-                    if (k8s__now() - t0 < 1.0 && inf->events_this_watch == 0)
-                        failed = 1;
+                    /* relist at once: not a failure, unless the watch from
+                     * a list's own resourceVersion is refused at once (a
+                     * server that cannot serve it would make us list in a
+                     * tight loop) */
+                    inf->need_list = 1;
+                    if (just_listed && quick_and_empty) {
+                        k8s_err_set(&err, K8S_EAPI, "watch from a fresh list's resourceVersion expired at once");
+                        what = "watch";
+                    }
+                } else if (rc == K8S_OK || rc == K8S_ESTOPPED ||
+                           (rc == K8S_ETIMEOUT && lived >= (double)inf->o.idle_timeout_s)) {
+                    /* the server ended the watch (timeoutSeconds), or it
+                     * was silent for idle_timeout_s: watch again at once.
+                     * Silence is not a failure: a server before 1.27 sends
+                     * a bookmark only just before timeoutSeconds (300..600
+                     * s), so a quiet resource's watch is cut every 90 s
+                     * (was: logged as a failed watch, with a backoff). */
+                    if (quick_and_empty) {
+                        k8s_err_set(&err, K8S_ECONNECT, "watch ended after %.1f s without events", lived);
+                        what = "watch";
+                    }
                 } else {
-                    failed = 1;
+                    what = "watch";
                 }
                 if (inf->o.on_watch_restart)
                     inf->o.on_watch_restart(inf->o.ud);
-                /* a watch that lived and delivered is healthy again */
-                if (!failed && (k8s__now() - t0 >= 30.0 || inf->events_this_watch > 0))
-                    failures = 0;
             }
         }
-        if (failed) {
-            double d = inf->o.backoff_initial_s;
-            for (int i = 0; i < failures && d < inf->o.backoff_max_s; i++)
-                d *= 2;
-            if (d > inf->o.backoff_max_s)
-                d = inf->o.backoff_max_s;
-            /* jitter: up to +/-20 % */
-            d *= 0.8 + 0.4 * ((double)rand() / RAND_MAX);
-            if (d > inf->o.backoff_max_s)
-                d = inf->o.backoff_max_s;
-            failures++;
+        if (what) {
+            double d = k8s__backoff(inf->o.backoff_initial_s, inf->o.backoff_max_s, failures,
+                                    (double)rand() / RAND_MAX);
+            /* a server that asked us to wait (429 Retry-After) is obeyed,
+             * within the cap */
+            if (err.retry_after > 0 && (double)err.retry_after > d)
+                d = (double)err.retry_after < inf->o.backoff_max_s ? (double)err.retry_after
+                                                                    : inf->o.backoff_max_s;
+            if (failures < 1000)
+                failures++;
+            report(inf, what, &err, d);
             if (nap(inf, d))
                 break;
         }

@@ -45,11 +45,17 @@ typedef struct k8s_informer_opts {
     /* metrics hooks, may be NULL: a watch reconnect, a relist after 410 */
     void (*on_watch_restart)(void *ud);
     void (*on_relist)(void *ud);
+    /* may be NULL: a list or watch failed (what: "list" or "watch"; err:
+     * the failure, valid during the call) and the informer will try again
+     * in retry_in seconds. For logging; the library itself logs nothing. */
+    void (*on_error)(void *ud, const char *what, const k8s_err *err, double retry_in);
     long idle_timeout_s;          /* 0 = 90 */
     double backoff_initial_s;     /* 0 = 0.8 */
     double backoff_max_s;         /* 0 = 30 */
     int page_size;                /* 0 = 500 */
-    const k8s_client_opts *client_opts;  /* NULL: defaults */
+    const k8s_client_opts *client_opts;  /* NULL: defaults, except that
+                                            max_retries 0 means none: the
+                                            informer's own backoff governs */
 } k8s_informer_opts;
 
 /* Copies what it needs from cfg and opts (strings included). */

@@ -65,6 +65,37 @@ int k8s_json_bool(const cJSON *obj, int dflt, ...)
     return dflt;
 }
 
+int k8s_json_put(cJSON *obj, const char *key, cJSON *item)
+{
+    cJSON_bool ok;
+    if (!item)
+        return K8S_ENOMEM;
+    if (!obj || !key) {
+        cJSON_Delete(item);
+        return K8S_EINVAL;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(obj, key))
+        ok = cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item);
+    else
+        ok = cJSON_AddItemToObject(obj, key, item);
+    if (!ok) {
+        cJSON_Delete(item);
+        return K8S_ENOMEM;
+    }
+    return K8S_OK;
+}
+
+int k8s_json_append(cJSON *arr, cJSON *item)
+{
+    if (!item)
+        return K8S_ENOMEM;
+    if (!arr || !cJSON_AddItemToArray(arr, item)) {
+        cJSON_Delete(item);
+        return K8S_ENOMEM;
+    }
+    return K8S_OK;
+}
+
 int k8s_json_parse(const char *s, size_t len, cJSON **out, k8s_err *err)
 {
     const char *end = NULL;

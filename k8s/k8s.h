@@ -279,8 +279,9 @@ typedef struct k8s_list_opts {
 /*
  * Paginated list: calls fn once per item (the cJSON item is only valid
  * during the call), following `continue` until done. An expired continue
- * token (410) restarts the list from the beginning, once; fn is then told
- * via restart=1 on its next call so it can drop what it kept. On success
+ * token (410) restarts the list from the beginning, once; fn is then
+ * called once with item NULL and restart=1 (before any item of the new
+ * list, even when it is empty) so it can drop what it kept. On success
  * *resource_version (if not NULL) gets the list's resourceVersion (caller
  * frees). fn returns 0 to go on, non-zero to stop (K8S_ESTOPPED).
  */
@@ -313,6 +314,15 @@ const char *k8s_json_str(const cJSON *obj, ...) __attribute__((sentinel));
 long long k8s_json_int(const cJSON *obj, long long dflt, ...) __attribute__((sentinel));
 /* JSON true/false; anything else dflt. */
 int k8s_json_bool(const cJSON *obj, int dflt, ...) __attribute__((sentinel));
+
+/*
+ * Put item under key in obj, replacing what is there; append item to the
+ * array arr. Both take ownership of item in every case: when cJSON cannot
+ * add it (it failed to copy the key) item is freed here, so callers never
+ * leak. item may be NULL (a failed cJSON_Create*): K8S_ENOMEM.
+ */
+int k8s_json_put(cJSON *obj, const char *key, cJSON *item);
+int k8s_json_append(cJSON *arr, cJSON *item);
 
 /* Parse/print with our error type. Caller frees. */
 int k8s_json_parse(const char *s, size_t len, cJSON **out, k8s_err *err);

@@ -186,8 +186,10 @@ static int try_acquire_or_renew(k8s_leader *l)
         if (!md || !cJSON_AddStringToObject(md, "name", l->name) ||
             !cJSON_AddStringToObject(md, "namespace", l->ns))
             goto out;
-        cJSON_AddItemToObject(body, "spec", spec);
+        int prc = k8s_json_put(body, "spec", spec);
         spec = NULL;
+        if (prc)
+            goto out;
         rc = k8s_create(l->client, &K8S_LEASES, l->ns, body, NULL, &err);
         if (rc == K8S_OK)
             result = 1;
@@ -222,7 +224,10 @@ static int try_acquire_or_renew(k8s_leader *l)
     spec = lease_spec(l, l->identity, mine ? acquire : NULL, mine ? transitions : transitions + 1);
     if (!spec)
         goto out;
-    cJSON_ReplaceItemInObjectCaseSensitive(lease, "spec", spec);
+    if (k8s_json_put(lease, "spec", spec)) {
+        spec = NULL;
+        goto out;
+    }
     spec = NULL;
     rc = k8s_replace(l->client, &K8S_LEASES, l->ns, l->name, lease, NULL, &err);
     if (rc == K8S_OK)
@@ -247,10 +252,17 @@ static void *run(void *arg)
 
     /* acquire */
     while (!atomic_load(&l->stopping)) {
+        /* The lease counts from before the request, never from its
+         * answer: the server stamped and stored it at some point in
+         * between, and others time its expiry from when they saw that.
+         * Timed from the answer, a reply that arrived late (a slow server,
+         * or this process stopped while it was in flight) would stretch
+         * our leadership past the moment another may take over. */
+        double t0 = k8s__now();
         if (try_acquire_or_renew(l) == 1) {
             pthread_mutex_lock(&l->mu);
             l->leading = 1;
-            l->last_renew = k8s__now();
+            l->last_renew = t0;
             pthread_mutex_unlock(&l->mu);
             break;
         }
@@ -268,10 +280,11 @@ static void *run(void *arg)
             break;
         if (k8s_leader_lost(l))
             break;
+        double t0 = k8s__now();   /* see the acquire loop */
         int r = try_acquire_or_renew(l);
         pthread_mutex_lock(&l->mu);
         if (r == 1 && k8s__now() - l->last_renew < l->o.renew_deadline_s)
-            l->last_renew = k8s__now();
+            l->last_renew = t0;
         pthread_mutex_unlock(&l->mu);
         if (r == 0)
             break;   /* someone else holds it now */
@@ -308,8 +321,7 @@ static void release_lease(k8s_leader *l)
     if (holder && strcmp(holder, l->identity) == 0) {
         long long transitions = k8s_json_int(lease, 0, "spec", "leaseTransitions", NULL);
         spec = lease_spec(l, "", NULL, transitions);
-        if (spec) {
-            cJSON_ReplaceItemInObjectCaseSensitive(lease, "spec", spec);
+        if (spec && k8s_json_put(lease, "spec", spec) == 0) {
             k8s_replace(l->client, &K8S_LEASES, l->ns, l->name, lease, NULL, &err);
         }
     }
@@ -322,6 +334,10 @@ void k8s_leader_release(k8s_leader *l)
     if (!l)
         return;
     atomic_store(&l->stopping, 1);
+    /* Cut short a renewal in flight: against a server that accepts but
+     * does not answer it would hold the shutdown for the request timeout
+     * (twice: GET and PUT) before the release itself could start. */
+    k8s_client_stop(l->client);
     pthread_mutex_lock(&l->mu);
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
@@ -329,6 +345,7 @@ void k8s_leader_release(k8s_leader *l)
         pthread_join(l->th, NULL);
         l->started = 0;
     }
+    k8s_client_resume(l->client);
     pthread_mutex_lock(&l->mu);
     was_leading = l->leading && !l->lost;
     l->leading = 0;

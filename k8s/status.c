@@ -33,14 +33,7 @@ static int set_str(cJSON *obj, const char *key, const char *val)
     cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (cJSON_IsString(cur) && strcmp(cur->valuestring, val) == 0)
         return 0;
-    cJSON *n = cJSON_CreateString(val);
-    if (!n)
-        return -1;
-    if (cur)
-        cJSON_ReplaceItemInObjectCaseSensitive(obj, key, n);
-    else
-        cJSON_AddItemToObject(obj, key, n);
-    return 1;
+    return k8s_json_put(obj, key, cJSON_CreateString(val)) ? -1 : 1;
 }
 
 static int set_num(cJSON *obj, const char *key, double val)
@@ -48,14 +41,7 @@ static int set_num(cJSON *obj, const char *key, double val)
     cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (cJSON_IsNumber(cur) && cur->valuedouble == val)
         return 0;
-    cJSON *n = cJSON_CreateNumber(val);
-    if (!n)
-        return -1;
-    if (cur)
-        cJSON_ReplaceItemInObjectCaseSensitive(obj, key, n);
-    else
-        cJSON_AddItemToObject(obj, key, n);
-    return 1;
+    return k8s_json_put(obj, key, cJSON_CreateNumber(val)) ? -1 : 1;
 }
 
 int k8s_condition_set(cJSON *status, const char *type, const char *cstatus,
@@ -76,7 +62,8 @@ int k8s_condition_set(cJSON *status, const char *type, const char *cstatus,
     if (!c) {
         if (!(c = cJSON_CreateObject()))
             return -1;
-        cJSON_AddItemToArray(conds, c);
+        if (k8s_json_append(conds, c))
+            return -1;
         if (set_str(c, "type", type) < 0)
             return -1;
         changed = 1;
@@ -144,11 +131,12 @@ int k8s_status_update(k8s_client *c, const k8s_resource *r, const char *ns,
             }
             goto out;
         }
-        if (cur)
-            cJSON_ReplaceItemInObjectCaseSensitive(live, "status", status);
-        else
-            cJSON_AddItemToObject(live, "status", status);
+        rc = k8s_json_put(live, "status", status);
         status = NULL;
+        if (rc) {
+            rc = k8s_err_set(err, rc, "out of memory");
+            goto out;
+        }
         rc = k8s_replace_status(c, r, ns, name, live, &stored, err);
         if (rc == K8S_OK) {
             if (written)
@@ -219,23 +207,30 @@ static int finalizer_edit(k8s_client *c, const k8s_resource *r, const cJSON *obj
             rc = k8s_err_set(err, K8S_ENOMEM, "out of memory");
             goto out;
         }
+        int bad = 0;
         cJSON_ArrayForEach(it, cur)
             if (!(cJSON_IsString(it) && strcmp(it->valuestring, f) == 0))
-                cJSON_AddItemToArray(next, cJSON_CreateString(it->valuestring ? it->valuestring : ""));
+                bad |= k8s_json_append(next, cJSON_CreateString(it->valuestring ? it->valuestring : ""));
         if (add)
-            cJSON_AddItemToArray(next, cJSON_CreateString(f));
+            bad |= k8s_json_append(next, cJSON_CreateString(f));
         /* guard: the resourceVersion we read is still current */
+        const char *rv = k8s_json_str(obj, "metadata", "resourceVersion", NULL);
         op = cJSON_CreateObject();
-        cJSON_AddStringToObject(op, "op", "test");
-        cJSON_AddStringToObject(op, "path", "/metadata/resourceVersion");
-        cJSON_AddStringToObject(op, "value", k8s_json_str(obj, "metadata", "resourceVersion", NULL) ?
-                                                 k8s_json_str(obj, "metadata", "resourceVersion", NULL) : "");
-        cJSON_AddItemToArray(patch, op);
+        if (!cJSON_AddStringToObject(op, "op", "test") ||
+            !cJSON_AddStringToObject(op, "path", "/metadata/resourceVersion") ||
+            !cJSON_AddStringToObject(op, "value", rv ? rv : ""))
+            bad = 1;
+        bad |= k8s_json_append(patch, op);
         op = cJSON_CreateObject();
-        cJSON_AddStringToObject(op, "op", cur ? "replace" : "add");
-        cJSON_AddStringToObject(op, "path", "/metadata/finalizers");
-        cJSON_AddItemToObject(op, "value", next);
-        cJSON_AddItemToArray(patch, op);
+        if (!cJSON_AddStringToObject(op, "op", cur ? "replace" : "add") ||
+            !cJSON_AddStringToObject(op, "path", "/metadata/finalizers"))
+            bad = 1;
+        bad |= k8s_json_put(op, "value", next);
+        bad |= k8s_json_append(patch, op);
+        if (bad) {
+            rc = k8s_err_set(err, K8S_ENOMEM, "out of memory");
+            goto out;
+        }
         rc = k8s_patch(c, r, ns, name, NULL, K8S_CT_JSON_PATCH, patch, NULL, err);
         if (rc == K8S_OK)
             goto out;

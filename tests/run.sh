@@ -81,7 +81,7 @@ if [ "$mode" != --unit-only ]; then
     if [ -s "$summary" ]; then
       read -r cp cf < "$summary"
       passed=$((passed + cp)); failed=$((failed + cf))
-      mapfile -t more < <(tail -n +2 "$summary")
+      mapfile -t more < <(tail -n +2 "$summary" | grep .)
       failures+=("${more[@]}")
     else
       failed=$((failed + 1)); failures+=("control plane (exit $rc)")

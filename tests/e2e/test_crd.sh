@@ -45,6 +45,9 @@ undocumented=$(jq -r '.spec.versions[0].schema.openAPIV3Schema
 e2e_eq "every field of the schema has a description" "" "$undocumented"
 e2e_eq "no x-kubernetes-preserve-unknown-fields anywhere (fully structural)" "0" \
   "$(jq '[.. | objects | select(has("x-kubernetes-preserve-unknown-fields"))] | length' <<<"$json")"
+# The API server publishes a new CRD's OpenAPI a few seconds after it is
+# Established; kubectl explain reads that, so give it time.
+e2e_eventually 30 sh -c 'kubectl explain tqu.spec.machines 2>/dev/null | grep -q "3, 4, 6, 9 or 12"'
 out=$(kubectl explain tqu.spec.machines 2>&1)
 e2e_match "kubectl explain tqu.spec.machines shows the description" "3, 4, 6, 9 or 12" "$out"
 

@@ -406,6 +406,8 @@ static int count_item(void *ud, const cJSON *item, int restart)
         n->items = 0;
         n->restarts++;
     }
+    if (!item)
+        return 0;
     assert_non_null(k8s_json_str(item, "metadata", "name", NULL));
     n->items++;
     return 0;

@@ -1,0 +1,363 @@
+/*
+ * fsutil.c - atomic writes, mkdir -p, whole-file reads, SHA-256 and file
+ * tails (see fsutil.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include "fsutil.h"
+
+int tqu__seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* Split path into its folder (into dir, "." when there is none) and name. */
+static int split_path(const char *path, char *dir, size_t dirlen, const char **name)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n;
+
+    if (!slash) {
+        if (dirlen < 2)
+            return -1;
+        strcpy(dir, ".");
+        *name = path;
+        return 0;
+    }
+    n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= dirlen)
+        return -1;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    *name = slash + 1;
+    return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc;
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    /* Some file systems cannot fsync a folder; that is not a failure. */
+    if (rc < 0 && (errno == EINVAL || errno == EROFS))
+        rc = 0;
+    close(fd);
+    return rc;
+}
+
+int tqu_write_file_atomic_as(const char *path, const void *data, size_t len, mode_t mode,
+                             uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    const char *name;
+    int fd = -1, rc = K8S_EIO, n;
+
+    if (!path || !*path || (!data && len))
+        return tqu__seterr(err, errlen, K8S_EINVAL, "write: no path or no data");
+    if (split_path(path, dir, sizeof(dir), &name) < 0 || !*name)
+        return tqu__seterr(err, errlen, K8S_EINVAL, "%s: not a file path", path);
+    n = snprintf(tmp, sizeof(tmp), "%s%s.%s.tmp.XXXXXX", dir,
+                 strcmp(dir, "/") == 0 ? "" : "/", name);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return tqu__seterr(err, errlen, K8S_EINVAL, "%s: path too long", path);
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return tqu__seterr(err, errlen, K8S_EIO, "%s: create temporary file in %s: %s", path,
+                           dir, strerror(errno));
+    if (write_all(fd, data, len) < 0) {
+        tqu__seterr(err, errlen, K8S_EIO, "%s: write: %s", path, strerror(errno));
+        goto out;
+    }
+    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0) {
+        tqu__seterr(err, errlen, K8S_EIO, "%s: chown: %s", path, strerror(errno));
+        goto out;
+    }
+    /* After fchown, which may clear set-id bits. */
+    if (fchmod(fd, mode & 07777) < 0) {
+        tqu__seterr(err, errlen, K8S_EIO, "%s: chmod: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fsync(fd) < 0) {
+        tqu__seterr(err, errlen, K8S_EIO, "%s: fsync: %s", path, strerror(errno));
+        goto out;
+    }
+    n = close(fd);
+    fd = -1;
+    if (n < 0) {
+        tqu__seterr(err, errlen, K8S_EIO, "%s: close: %s", path, strerror(errno));
+        goto out;
+    }
+    if (rename(tmp, path) < 0) {
+        tqu__seterr(err, errlen, K8S_EIO, "%s: rename: %s", path, strerror(errno));
+        goto out;
+    }
+    tmp[0] = '\0';   /* renamed: nothing to clean up */
+    if (fsync_dir(dir) < 0) {
+        tqu__seterr(err, errlen, K8S_EIO, "%s: fsync of folder %s: %s", path, dir,
+                    strerror(errno));
+        goto out;
+    }
+    rc = K8S_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp[0])
+        unlink(tmp);
+    return rc;
+}
+
+int tqu_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                          char *err, size_t errlen)
+{
+    return tqu_write_file_atomic_as(path, data, len, mode, (uid_t)-1, (gid_t)-1, err, errlen);
+}
+
+int tqu_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
+{
+    char buf[PATH_MAX];
+    size_t len;
+    struct stat st;
+
+    if (!path || !*path)
+        return tqu__seterr(err, errlen, K8S_EINVAL, "mkdir: empty path");
+    len = strlen(path);
+    if (len >= sizeof(buf))
+        return tqu__seterr(err, errlen, K8S_EINVAL, "%s: path too long", path);
+    memcpy(buf, path, len + 1);
+    while (len > 1 && buf[len - 1] == '/')
+        buf[--len] = '\0';
+    /* Walk the components; create each that is missing. */
+    for (char *p = buf + 1;; p++) {
+        int last = *p == '\0';
+        if (*p != '/' && !last)
+            continue;
+        if (!last && p[-1] == '/')
+            continue;          /* "a//b" */
+        *p = '\0';
+        if (mkdir(buf, mode) < 0) {
+            int e = errno;
+            if (e != EEXIST) {
+                /* A parent that exists but cannot be written reports EACCES
+                 * only for the first missing component; name it. */
+                return tqu__seterr(err, errlen, K8S_EIO, "%s: mkdir %s: %s", path, buf, strerror(e));
+            }
+            if (stat(buf, &st) < 0)
+                return tqu__seterr(err, errlen, K8S_EIO, "%s: %s: %s", path, buf, strerror(errno));
+            if (!S_ISDIR(st.st_mode))
+                return tqu__seterr(err, errlen, K8S_EIO, "%s: %s: %s", path, buf, strerror(ENOTDIR));
+        }
+        if (last)
+            break;
+        *p = '/';
+    }
+    return K8S_OK;
+}
+
+int tqu_read_file(const char *path, size_t cap, k8s_buf *out, char *err, size_t errlen)
+{
+    char chunk[16384];
+    int fd, rc = K8S_OK;
+    struct stat st;
+
+    if (!path || !out)
+        return tqu__seterr(err, errlen, K8S_EINVAL, "read: no path");
+    if (cap)
+        out->cap = cap;
+    k8s_buf_reset(out);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0) {
+        rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(EISDIR));
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = tqu__seterr(err, errlen, K8S_EIO, "%s: read: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        rc = k8s_buf_add(out, chunk, (size_t)n);
+        if (rc == K8S_ETOOBIG) {
+            rc = tqu__seterr(err, errlen, rc, "%s: larger than %zu bytes", path, out->cap);
+            goto out;
+        } else if (rc) {
+            rc = tqu__seterr(err, errlen, rc, "%s: out of memory", path);
+            goto out;
+        }
+    }
+    if (!out->data && (rc = k8s_buf_add(out, "", 0)) != K8S_OK)
+        rc = tqu__seterr(err, errlen, rc, "%s: out of memory", path);
+out:
+    close(fd);
+    if (rc)
+        k8s_buf_release(out);
+    return rc;
+}
+
+int tqu_sha256_file(const char *path, char hex[65], char *err, size_t errlen)
+{
+    unsigned char chunk[32768], md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = NULL;
+    int fd = -1, rc = K8S_EIO;
+
+    if (hex)
+        hex[0] = '\0';
+    if (!path || !hex)
+        return tqu__seterr(err, errlen, K8S_EINVAL, "sha256: no path");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
+    ctx = EVP_MD_CTX_new();
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+        rc = tqu__seterr(err, errlen, K8S_ENOMEM, "%s: sha256: cannot set up the digest", path);
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            tqu__seterr(err, errlen, K8S_EIO, "%s: read: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (!EVP_DigestUpdate(ctx, chunk, (size_t)n)) {
+            tqu__seterr(err, errlen, K8S_EIO, "%s: sha256 update failed", path);
+            goto out;
+        }
+    }
+    if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32) {
+        tqu__seterr(err, errlen, K8S_EIO, "%s: sha256 final failed", path);
+        goto out;
+    }
+    for (unsigned int i = 0; i < mdlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    rc = K8S_OK;
+out:
+    EVP_MD_CTX_free(ctx);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+int tqu_read_tail(const char *path, size_t max_bytes, size_t max_lines, k8s_buf *out,
+                  char *err, size_t errlen)
+{
+    struct stat st;
+    off_t start;
+    size_t want, got = 0, skip = 0;
+    char *p = NULL;
+    int fd, rc = K8S_OK;
+
+    if (!path || !out)
+        return tqu__seterr(err, errlen, K8S_EINVAL, "tail: no path");
+    if (!max_bytes)
+        max_bytes = 65536;
+    k8s_buf_reset(out);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0) {
+        rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = tqu__seterr(err, errlen, K8S_EINVAL, "%s: not a regular file", path);
+        goto out;
+    }
+    start = (uintmax_t)st.st_size > max_bytes ? st.st_size - (off_t)max_bytes : 0;
+    want = (size_t)(st.st_size - start);
+    p = malloc(want + 1);
+    if (!p) {
+        rc = tqu__seterr(err, errlen, K8S_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    while (got < want) {
+        ssize_t n = pread(fd, p + got, want - got, start + (off_t)got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = tqu__seterr(err, errlen, K8S_EIO, "%s: read: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;      /* truncated meanwhile */
+        got += (size_t)n;
+    }
+    if (start > 0 && got > 0) {
+        /* Drop the partial first line, if the window holds a later line. */
+        char *nl = memchr(p, '\n', got);
+        if (nl && (size_t)(nl - p) + 1 < got)
+            skip = (size_t)(nl - p) + 1;
+        else
+            while (skip < got && ((unsigned char)p[skip] & 0xC0) == 0x80)
+                skip++;
+    }
+    if (max_lines > 0 && got > skip) {
+        /* Keep the last max_lines lines: scan back from the end. */
+        size_t i = got, lines = 0;
+        if (p[i - 1] == '\n')
+            i--;
+        while (i > skip) {
+            if (p[i - 1] == '\n' && ++lines == max_lines)
+                break;
+            i--;
+        }
+        skip = i;
+    }
+    rc = k8s_buf_add(out, p + skip, got - skip);
+    if (rc == K8S_ETOOBIG)
+        rc = tqu__seterr(err, errlen, rc, "%s: %zu bytes do not fit the buffer (cap %zu)", path,
+                         got - skip, out->cap);
+    else if (rc)
+        rc = tqu__seterr(err, errlen, rc, "%s: out of memory", path);
+out:
+    free(p);
+    close(fd);
+    if (rc)
+        k8s_buf_release(out);
+    return rc;
+}

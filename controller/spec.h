@@ -1,0 +1,62 @@
+/*
+ * spec.h - a TianqingUpgrade's spec as C values (design.md section 1).
+ *
+ * The CRD's schema already refuses malformed resources and fills in the
+ * defaults at admission; this parser applies the same defaults again (an
+ * object stored under an older CRD may lack them) and checks what the
+ * schema cannot: durations and times that parse, a window that ends after
+ * it starts. Strings point into the cJSON object they were parsed from, so
+ * that object must outlive the tqu_spec.
+ */
+#ifndef TQU_SPEC_H
+#define TQU_SPEC_H
+
+#include <stddef.h>
+#include <time.h>
+#include "k8s.h"
+
+typedef struct tqu_spec {
+    const char *from_version, *initial_version, *to_version;
+    int machines;
+    int edr_enabled, paused, dry_run;
+    int has_window;
+    time_t window_start, window_end;
+    const char *window_start_text, *window_end_text;
+    const char *packages_root, *packages_archive;   /* archive: "" when none */
+    const char *template_path;                      /* "" = discover */
+    const char *ssh_user;
+    int ssh_port;
+    const char *ssh_secret_name, *ssh_secret_key;
+    int data_backup_enabled;
+    const char *data_backup_dir;
+    const char *backup_dir;
+    int confirm_hotfix, confirm_autoupdate_off, confirm_xinghai;
+    const char *disk_data_root, *disk_mongo_dir;
+    long long disk_reserve_gib;
+    int disk_max_usage_percent;
+    const char *cdn_namespace, *cdn_deployment;
+    int cdn_cache_persistence;
+    const char *cdn_cache_host_path;
+    int cdn_anti_affinity;
+    double timeout_paas_s, timeout_upgrade_s, timeout_verify_s;
+} tqu_spec;
+
+/*
+ * Parse obj.spec. On failure returns K8S_EINVAL with one line in msg naming
+ * the field and the problem ("spec.window: end 2026-12-05T21:00:00+08:00 is
+ * not after start ..."); *reason gets a CamelCase reason.
+ */
+int tqu_spec_parse(const cJSON *obj, tqu_spec *spec, const char **reason,
+                   char *msg, size_t msg_len);
+
+/* Go-style duration ("1h30m", "90s", "1.5h") in seconds; -1 when malformed. */
+double tqu_parse_duration(const char *s);
+
+/* RFC 3339 date-time with zone ("2026-12-05T22:00:00+08:00", "...Z",
+ * fractions allowed) to Unix seconds; -1 when malformed. */
+time_t tqu_parse_time(const char *s);
+
+/* Unix seconds to RFC 3339 UTC ("2026-12-05T14:00:00Z"). */
+void tqu_format_time(time_t t, char *buf, size_t len);
+
+#endif

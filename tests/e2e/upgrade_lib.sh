@@ -1,0 +1,125 @@
+# shellcheck shell=bash
+# Helpers for the end-to-end upgrade scenarios (source after lib.sh).
+#
+#   up_world DIR [make-qaxdata options]   fake /qaxdata tree in DIR/qax, the
+#                                         simulated Tianqing cluster, rolled out
+#   up_secret NS [PASSWORD]               namespace NS with the SSH Secret
+#   up_controller NAME [flags...]         start the controller (log: $UP_DIR/NAME.log);
+#                                         sets UP_PID_<NAME>
+#   up_stop NAME [SIGNAL]                 stop it (default TERM) and wait
+#   up_kubelet_start / up_kubelet_stop    a stand-in kubelet: every Deployment whose
+#                                         generation is not yet observed is marked
+#                                         rolled out (no kubelet runs in the tests)
+#   up_apply NS NAME [yq-style overrides as extra YAML lines under spec:]
+#   up_phase NS NAME / up_reason NS NAME  status.phase / the Stalled or Ready reason
+#   up_wait_phase SECONDS NS NAME PHASE
+#   up_cleanup                            stop everything started here
+
+UP_DIR=${UP_DIR:-}
+UP_PASSWORD=${UP_PASSWORD:-'Tq-s3cr3t pass;$(x)'}
+declare -A UP_PIDS=()
+UP_KUBELET_PID=
+
+up_world() {
+  local dir=$1
+  shift
+  UP_DIR=$dir
+  mkdir -p "$dir"
+  "$TQU_REPO/tests/fixtures/make-qaxdata.sh" "$dir/qax" "$@" >/dev/null || return 1
+  # shellcheck disable=SC1091
+  source "$dir/qax/fake/tree.env"
+  kubectl apply -f "$TQU_REPO/tests/fixtures/cluster-objects.yaml" >/dev/null || return 1
+  "$TQU_REPO/tests/fixtures/set-rollout.sh" --all >/dev/null
+}
+
+up_secret() {
+  local ns=$1 pw=${2:-$UP_PASSWORD}
+  kubectl create namespace "$ns" >/dev/null 2>&1 || true
+  kubectl -n "$ns" delete secret tianqing-ssh >/dev/null 2>&1 || true
+  kubectl -n "$ns" create secret generic tianqing-ssh --from-literal=password="$pw" >/dev/null
+}
+
+up_controller() {
+  local name=$1
+  shift
+  "$TQU_BIN" --kubeconfig "${UP_KUBECONFIG:-$TQU_KUBECONFIG_ADMIN}" --health-addr 127.0.0.1:0 \
+    --log-format json --log-level debug "$@" >>"$UP_DIR/$name.log" 2>&1 &
+  UP_PIDS[$name]=$!
+  e2e_eventually 20 grep -q '"msg":"controller started"' "$UP_DIR/$name.log"
+}
+
+up_pid() { echo "${UP_PIDS[$1]}"; }
+
+up_stop() {
+  local name=$1 sig=${2:-TERM} pid=${UP_PIDS[$1]:-}
+  [ -n "$pid" ] || return 0
+  kill -"$sig" "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  unset "UP_PIDS[$name]"
+}
+
+up_kubelet_start() {
+  (
+    trap 'exit 0' TERM
+    while :; do
+      kubectl get deployments -A -o json 2>/dev/null |
+        jq -r '.items[] | select((.status.observedGeneration // 0) != .metadata.generation)
+               | "\(.metadata.namespace) \(.metadata.name)"' 2>/dev/null |
+        while read -r ns name; do
+          "$TQU_REPO/tests/fixtures/set-rollout.sh" "$ns" "$name" >/dev/null 2>&1
+        done
+      sleep 0.5
+    done
+  ) &
+  UP_KUBELET_PID=$!
+}
+
+up_kubelet_stop() {
+  [ -n "$UP_KUBELET_PID" ] || return 0
+  kill "$UP_KUBELET_PID" 2>/dev/null
+  wait "$UP_KUBELET_PID" 2>/dev/null
+  UP_KUBELET_PID=
+}
+
+# up_apply NS NAME [EXTRA-SPEC-YAML]: a TianqingUpgrade on the fake tree;
+# EXTRA lines (indented 2 spaces, under spec:) override or add fields.
+up_apply() {
+  local ns=$1 name=$2 extra=${3:-}
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: upgrade.tianqing.io/v1alpha1
+kind: TianqingUpgrade
+metadata: {name: $name, namespace: $ns}
+spec:
+  fromVersion: ${UP_FROM:-10.6.0.2600}
+  initialVersion: ${UP_INITIAL:-10.3.0.4200}
+  toVersion: ${UP_TO:-10.7.0.2800}
+  machines: 6
+  packages: {root: $PACKAGES_ROOT}
+  ssh: {passwordSecretRef: {name: tianqing-ssh, key: password}}
+  dataBackup: {dir: $QAXDATA}
+  backupDir: $UP_DIR/backups
+  disk: {dataRoot: $QAXDATA, mongoDataDir: $MONGO_DATA_DIR, reserveGiB: 0, maxUsagePercent: 100}
+  confirmations: {endpointHotfixApplied: true, clientAutoUpdateDisabled: true, xinghaiReady: true}
+$extra
+EOF
+}
+
+up_phase() { kubectl -n "$1" get tqu "$2" -o jsonpath='{.status.phase}' 2>/dev/null; }
+up_reason() {
+  kubectl -n "$1" get tqu "$2" -o json 2>/dev/null |
+    jq -r '[.status.conditions[]? | select(.type=="Stalled" and .status=="True") | .reason][0]
+           // [.status.conditions[]? | select(.type=="Ready") | .reason][0] // ""'
+}
+
+up_wait_phase() {
+  local secs=$1 ns=$2 name=$3 want=$4
+  e2e_eventually "$secs" bash -c "[ \"\$(kubectl -n $ns get tqu $name -o jsonpath='{.status.phase}' 2>/dev/null)\" = $want ]"
+}
+
+up_cleanup() {
+  local n
+  up_kubelet_stop
+  for n in "${!UP_PIDS[@]}"; do up_stop "$n" KILL; done
+  # vendor processes left detached by a killed controller
+  pkill -f "$UP_DIR/qax/cli" 2>/dev/null || true
+}

@@ -1,0 +1,310 @@
+/*
+ * test_upgrade.c - the step machine's status transitions (upgrade.c) and
+ * the spec parser (spec.c): no I/O, just JSON in and out.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+#include "failalloc.h"
+#include "k8s.h"
+#include "spec.h"
+#include "upgrade.h"
+
+static cJSON *parse(const char *s)
+{
+    cJSON *j = cJSON_Parse(s);
+    assert_non_null(j);
+    return j;
+}
+
+static const char *cond(const cJSON *status, const char *type, const char *field)
+{
+    cJSON *c;
+    cJSON_ArrayForEach(c, k8s_json_get(status, "conditions", NULL)) {
+        const char *t = k8s_json_str(c, "type", NULL);
+        if (t && !strcmp(t, type))
+            return k8s_json_str(c, field, NULL);
+    }
+    return NULL;
+}
+
+static void test_init_steps_order_and_keep(void **state)
+{
+    (void)state;
+    cJSON *st = parse("{\"steps\":[{\"name\":\"Upgrade\",\"state\":\"Succeeded\",\"attempts\":1},"
+                      "{\"name\":\"Bogus\",\"state\":\"Failed\"}]}");
+    assert_int_equal(tqu_status_init_steps(st), 0);
+    cJSON *steps = cJSON_GetObjectItem(st, "steps");
+    assert_int_equal(cJSON_GetArraySize(steps), TQU_STEP_COUNT);
+    for (int i = 0; i < TQU_STEP_COUNT; i++)
+        assert_string_equal(k8s_json_str(cJSON_GetArrayItem(steps, i), "name", NULL), tqu_step_names[i]);
+    assert_string_equal(tqu_status_step_state(st, TQU_STEP_UPGRADE), "Succeeded");
+    assert_string_equal(tqu_status_step_state(st, TQU_STEP_VALIDATE), "Pending");
+    assert_int_equal(tqu_status_next_step(st), TQU_STEP_VALIDATE);
+    cJSON_Delete(st);
+}
+
+static void test_step_lifecycle_and_conditions(void **state)
+{
+    (void)state;
+    cJSON *st = cJSON_CreateObject();
+    tqu_status_init_steps(st);
+
+    assert_int_equal(tqu_status_step_start(st, TQU_STEP_VALIDATE, "checking"), 0);
+    assert_string_equal(tqu_status_step_state(st, TQU_STEP_VALIDATE), "Running");
+    assert_string_equal(k8s_json_str(st, "phase", NULL), "Running");
+    assert_string_equal(k8s_json_str(st, "currentStep", NULL), "Validate");
+    assert_int_equal(k8s_json_int(tqu_status_step(st, TQU_STEP_VALIDATE), 0, "attempts", NULL), 1);
+    assert_non_null(k8s_json_str(st, "startedAt", NULL));
+
+    tqu_outcome o = { .kind = TQU_OUT_DONE };
+    strcpy(o.message, "route ok");
+    assert_int_equal(tqu_status_apply(st, TQU_STEP_VALIDATE, &o, 3), 0);
+    assert_string_equal(tqu_status_step_state(st, TQU_STEP_VALIDATE), "Succeeded");
+    assert_non_null(k8s_json_str(tqu_status_step(st, TQU_STEP_VALIDATE), "completedAt", NULL));
+    assert_int_equal(k8s_json_int(st, 0, "observedGeneration", NULL), 3);
+    assert_string_equal(cond(st, "Reconciling", "status"), "True");
+    assert_string_equal(cond(st, "Ready", "status"), "False");
+    assert_string_equal(cond(st, "Stalled", "status"), "False");
+    assert_int_equal(tqu_status_next_step(st), TQU_STEP_PREFLIGHT);
+
+    /* blocked: Stalled=True with the reason; a person must act */
+    tqu_status_step_start(st, TQU_STEP_PREFLIGHT, "checking");
+    tqu_outcome b = { .kind = TQU_OUT_BLOCKED, .reason = "DiskUsageTooHigh" };
+    strcpy(b.message, "used + 70 GiB is 85 % of /qaxdata");
+    tqu_status_apply(st, TQU_STEP_PREFLIGHT, &b, 3);
+    assert_string_equal(k8s_json_str(st, "phase", NULL), "Blocked");
+    assert_string_equal(cond(st, "Stalled", "status"), "True");
+    assert_string_equal(cond(st, "Stalled", "reason"), "DiskUsageTooHigh");
+    assert_string_equal(cond(st, "Reconciling", "status"), "False");
+    assert_non_null(strstr(k8s_json_str(st, "message", NULL), "Preflight: used + 70 GiB"));
+
+    /* the same outcome again changes nothing at all (no churn) */
+    char *before = cJSON_PrintUnformatted(st);
+    tqu_status_apply(st, TQU_STEP_PREFLIGHT, &b, 3);
+    char *after = cJSON_PrintUnformatted(st);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+
+    /* lastTransitionTime moves only when a condition's status flips */
+    const char *ltt = cond(st, "Stalled", "lastTransitionTime");
+    char saved[64];
+    snprintf(saved, sizeof(saved), "%s", ltt);
+    strcpy(b.message, "another message, same status");
+    tqu_status_apply(st, TQU_STEP_PREFLIGHT, &b, 3);
+    assert_string_equal(cond(st, "Stalled", "lastTransitionTime"), saved);
+
+    /* waiting for the window: Pending step, phase Waiting, Reconciling */
+    tqu_outcome w = { .kind = TQU_OUT_WAIT, .reason = "WaitingForWindow", .requeue_after = 100 };
+    strcpy(w.message, "window opens at ...");
+    tqu_status_apply(st, TQU_STEP_UPGRADE, &w, 3);
+    assert_string_equal(k8s_json_str(st, "phase", NULL), "Waiting");
+    assert_string_equal(tqu_status_step_state(st, TQU_STEP_UPGRADE), "Pending");
+    assert_string_equal(cond(st, "Reconciling", "status"), "True");
+    assert_string_equal(cond(st, "Stalled", "status"), "False");
+    cJSON_Delete(st);
+}
+
+static void test_new_generation_retries(void **state)
+{
+    (void)state;
+    /* Failed Upgrade after the cluster changed: only the failed step reruns */
+    cJSON *st = parse("{\"steps\":[{\"name\":\"Validate\",\"state\":\"Succeeded\"},"
+                      "{\"name\":\"Preflight\",\"state\":\"Succeeded\"},"
+                      "{\"name\":\"BackupDeployments\",\"state\":\"Succeeded\"},"
+                      "{\"name\":\"PaasCheck\",\"state\":\"Succeeded\"},"
+                      "{\"name\":\"SabreCleanup\",\"state\":\"Skipped\"},"
+                      "{\"name\":\"Upgrade\",\"state\":\"Failed\",\"completedAt\":\"x\"}]}");
+    tqu_status_init_steps(st);
+    tqu_status_new_generation(st);
+    assert_string_equal(tqu_status_step_state(st, TQU_STEP_VALIDATE), "Succeeded");
+    assert_string_equal(tqu_status_step_state(st, TQU_STEP_PREFLIGHT), "Succeeded");
+    assert_string_equal(tqu_status_step_state(st, TQU_STEP_SABRE), "Skipped");
+    assert_string_equal(tqu_status_step_state(st, TQU_STEP_UPGRADE), "Pending");
+    assert_null(k8s_json_str(tqu_status_step(st, TQU_STEP_UPGRADE), "completedAt", NULL));
+    assert_int_equal(tqu_status_next_step(st), TQU_STEP_UPGRADE);
+    cJSON_Delete(st);
+
+    /* before anything changed (a dry run, a blocked preflight): the
+     * read-only checks run again too */
+    st = parse("{\"steps\":[{\"name\":\"Validate\",\"state\":\"Succeeded\"},"
+               "{\"name\":\"Preflight\",\"state\":\"Blocked\"}]}");
+    tqu_status_init_steps(st);
+    tqu_status_new_generation(st);
+    assert_string_equal(tqu_status_step_state(st, TQU_STEP_VALIDATE), "Pending");
+    assert_string_equal(tqu_status_step_state(st, TQU_STEP_PREFLIGHT), "Pending");
+    cJSON_Delete(st);
+}
+
+static void test_succeeded_and_phases(void **state)
+{
+    (void)state;
+    cJSON *st = cJSON_CreateObject();
+    tqu_status_init_steps(st);
+    tqu_status_step_start(st, TQU_STEP_VERIFY, "x");
+    assert_int_equal(tqu_status_succeeded(st, 2, 0), 0);
+    assert_string_equal(k8s_json_str(st, "phase", NULL), "Succeeded");
+    assert_null(k8s_json_get(st, "currentStep", NULL));
+    assert_string_equal(cond(st, "Ready", "status"), "True");
+    assert_string_equal(cond(st, "Ready", "reason"), "UpgradeSucceeded");
+    assert_string_equal(cond(st, "Reconciling", "status"), "False");
+    assert_non_null(k8s_json_str(st, "completedAt", NULL));
+
+    tqu_status_set_phase(st, "Paused", "Paused", "paused before Upgrade", 3);
+    assert_string_equal(cond(st, "Ready", "status"), "False");
+    assert_string_equal(cond(st, "Stalled", "status"), "False");
+    assert_string_equal(cond(st, "Reconciling", "status"), "False");
+    assert_null(k8s_json_str(st, "completedAt", NULL));
+
+    tqu_status_set_phase(st, "Failed", "UpgradeFailed", "update.sh exited 1", 3);
+    assert_string_equal(cond(st, "Stalled", "status"), "True");
+    assert_string_equal(cond(st, "Ready", "reason"), "UpgradeFailed");
+
+    assert_int_equal(tqu_status_succeeded(st, 4, 1), 0);
+    assert_string_equal(cond(st, "Ready", "reason"), "DryRunComplete");
+    assert_int_equal(cond(st, "Ready", "status")[0], 'T');
+    cJSON_Delete(st);
+}
+
+static void test_transitions_alloc_failures(void **state)
+{
+    (void)state;
+    for (long n = 1; n < 400; n++) {
+        cJSON *st = cJSON_CreateObject();
+        assert_non_null(st);
+        failalloc_fail_at(n);
+        int rc = tqu_status_init_steps(st);
+        if (!rc)
+            rc = tqu_status_step_start(st, TQU_STEP_PAAS, "running");
+        tqu_outcome o = { .kind = TQU_OUT_BLOCKED, .reason = "PaasCheckFailed" };
+        strcpy(o.message, "mongo failed");
+        if (!rc)
+            rc = tqu_status_apply(st, TQU_STEP_PAAS, &o, 1);
+        int failed = failalloc_failed();
+        failalloc_fail_at(0);
+        cJSON_Delete(st);
+        if (!failed) {
+            assert_int_equal(rc, 0);
+            return;
+        }
+    }
+    fail_msg("transitions never ran without failing");
+}
+
+/* ------------------------------------------------------------------ spec */
+
+static const char *full =
+    "{\"spec\":{\"fromVersion\":\"10.6.0.2600\",\"initialVersion\":\"10.6.0.2000\","
+    "\"toVersion\":\"10.7.0.2800\",\"machines\":6,"
+    "\"window\":{\"start\":\"2026-12-05T22:00:00+08:00\",\"end\":\"2026-12-06T04:00:00+08:00\"},"
+    "\"ssh\":{\"passwordSecretRef\":{\"name\":\"tianqing-ssh\",\"key\":\"password\"}},"
+    "\"timeouts\":{\"upgrade\":\"1h30m\"}}}";
+
+static void test_spec_defaults_and_window(void **state)
+{
+    (void)state;
+    tqu_spec s;
+    const char *reason;
+    char msg[512];
+    cJSON *obj = parse(full);
+    assert_int_equal(tqu_spec_parse(obj, &s, &reason, msg, sizeof(msg)), 0);
+    assert_string_equal(s.from_version, "10.6.0.2600");
+    assert_int_equal(s.machines, 6);
+    assert_string_equal(s.packages_root, "/qaxdata/cli");
+    assert_string_equal(s.ssh_user, "root");
+    assert_int_equal(s.ssh_port, 22);
+    assert_int_equal(s.data_backup_enabled, 1);
+    assert_string_equal(s.backup_dir, "/qaxdata/tianqing-upgrade/backups");
+    assert_int_equal(s.disk_reserve_gib, 70);
+    assert_int_equal(s.disk_max_usage_percent, 80);
+    assert_string_equal(s.cdn_deployment, "darwin-cdn");
+    assert_true(s.timeout_paas_s == 900);
+    assert_true(s.timeout_upgrade_s == 5400);
+    assert_true(s.timeout_verify_s == 1200);
+    assert_int_equal(s.has_window, 1);
+    /* 22:00 at +08:00 is 14:00 UTC */
+    char t[40];
+    tqu_format_time(s.window_start, t, sizeof(t));
+    assert_string_equal(t, "2026-12-05T14:00:00Z");
+    assert_int_equal((long)(s.window_end - s.window_start), 6 * 3600);
+    cJSON_Delete(obj);
+}
+
+static void test_spec_refusals(void **state)
+{
+    (void)state;
+    struct { const char *json, *reason, *msg; } cases[] = {
+        { "{\"spec\":{\"initialVersion\":\"1.1.1.1\",\"toVersion\":\"1.1.1.2\",\"machines\":3}}",
+          "InvalidSpec", "spec.fromVersion: required" },
+        { "{\"spec\":{\"fromVersion\":\"1.1.1.1\",\"initialVersion\":\"1.1.1.1\",\"toVersion\":\"1.1.1.2\",\"machines\":5}}",
+          "UnsupportedTopology", "5 machines" },
+        { "{\"spec\":{\"fromVersion\":\"1.1.1.1\",\"initialVersion\":\"1.1.1.1\",\"toVersion\":\"1.1.1.2\",\"machines\":3,"
+          "\"window\":{\"start\":\"2026-12-05T22:00:00+08:00\",\"end\":\"2026-12-05T21:00:00+08:00\"},"
+          "\"ssh\":{\"passwordSecretRef\":{\"name\":\"s\",\"key\":\"k\"}}}}",
+          "InvalidWindow", "is not after start" },
+        { "{\"spec\":{\"fromVersion\":\"1.1.1.1\",\"initialVersion\":\"1.1.1.1\",\"toVersion\":\"1.1.1.2\",\"machines\":3,"
+          "\"window\":{\"start\":\"tomorrow\",\"end\":\"2026-12-05T21:00:00Z\"},"
+          "\"ssh\":{\"passwordSecretRef\":{\"name\":\"s\",\"key\":\"k\"}}}}",
+          "InvalidWindow", "spec.window.start: \"tomorrow\"" },
+        { "{\"spec\":{\"fromVersion\":\"1.1.1.1\",\"initialVersion\":\"1.1.1.1\",\"toVersion\":\"1.1.1.2\",\"machines\":3}}",
+          "InvalidSpec", "spec.ssh.passwordSecretRef" },
+        { "{\"spec\":{\"fromVersion\":\"1.1.1.1\",\"initialVersion\":\"1.1.1.1\",\"toVersion\":\"1.1.1.2\",\"machines\":3,"
+          "\"ssh\":{\"passwordSecretRef\":{\"name\":\"s\",\"key\":\"k\"}},\"timeouts\":{\"upgrade\":\"90 minutes\"}}}",
+          "InvalidSpec", "spec.timeouts.upgrade" },
+        { "{\"spec\":{\"fromVersion\":\"1.1.1.1\",\"initialVersion\":\"1.1.1.1\",\"toVersion\":\"1.1.1.2\",\"machines\":3,"
+          "\"ssh\":{\"passwordSecretRef\":{\"name\":\"s\",\"key\":\"k\"}},\"backupDir\":\"relative/dir\"}}",
+          "InvalidSpec", "spec.backupDir" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tqu_spec s;
+        const char *reason = NULL;
+        char msg[512] = "";
+        cJSON *obj = parse(cases[i].json);
+        assert_int_equal(tqu_spec_parse(obj, &s, &reason, msg, sizeof(msg)), K8S_EINVAL);
+        if (!reason || strcmp(reason, cases[i].reason) || !strstr(msg, cases[i].msg))
+            fail_msg("case %zu: got %s: %s", i, reason ? reason : "(null)", msg);
+        cJSON_Delete(obj);
+    }
+}
+
+static void test_durations_and_times(void **state)
+{
+    (void)state;
+    assert_true(tqu_parse_duration("15m") == 900);
+    assert_true(tqu_parse_duration("1h30m") == 5400);
+    assert_true(tqu_parse_duration("1.5h") == 5400);
+    assert_true(tqu_parse_duration("500ms") == 0.5);
+    assert_true(tqu_parse_duration("") < 0);
+    assert_true(tqu_parse_duration("15") < 0);
+    assert_true(tqu_parse_duration("-5m") < 0);
+    assert_true(tqu_parse_duration("5 m") < 0);
+    assert_true(tqu_parse_duration("m") < 0);
+    assert_int_equal((long)tqu_parse_time("1970-01-01T00:00:10Z"), 10);
+    assert_int_equal((long)tqu_parse_time("1970-01-01T08:00:10+08:00"), 10);
+    assert_int_equal((long)tqu_parse_time("1970-01-01T00:00:10.123456Z"), 10);
+    assert_int_equal((long)tqu_parse_time("1970-01-01T00:00:10"), -1);
+    assert_int_equal((long)tqu_parse_time("1970-01-01T00:00:10Zjunk"), -1);
+    assert_int_equal((long)tqu_parse_time("not a time"), -1);
+}
+
+int main(void)
+{
+    failalloc_install();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init_steps_order_and_keep),
+        cmocka_unit_test(test_step_lifecycle_and_conditions),
+        cmocka_unit_test(test_new_generation_retries),
+        cmocka_unit_test(test_succeeded_and_phases),
+        cmocka_unit_test(test_transitions_alloc_failures),
+        cmocka_unit_test(test_spec_defaults_and_window),
+        cmocka_unit_test(test_spec_refusals),
+        cmocka_unit_test(test_durations_and_times),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -5,6 +5,8 @@
 #                      integration/end-to-end tests on a real control plane
 #   make test SANITIZE=address,undefined   the same under ASan+UBSan
 #   make test VALGRIND=1                   the same with every C test under valgrind
+#   make demo          the main job: a whole upgrade on a local control plane
+#                      with fake vendor tools (installs and builds what it needs)
 #   make clean
 #
 # Objects go to build/ (build/san-<list>/ with SANITIZE), dependency files
@@ -102,6 +104,10 @@ tests-build: $(UNIT_BIN) $(INT_BIN) $(TOOLS_BIN) $(BIN)
 
 unit: $(UNIT_BIN)
 	@O=$(O) VALGRIND=$(VALGRIND) tests/run.sh --unit-only
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@TQU_BIN=$(CURDIR)/$(BIN) scripts/demo.sh
 
 clean:
 	rm -rf build

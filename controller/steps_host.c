@@ -505,12 +505,6 @@ static void latest_attempt(const tqu_run *run, char *buf, size_t len, long long 
         snprintf(buf, len, "%s/upgrade-g%lld", run->dir, *gen);
 }
 
-static const char *const *redactions(void)
-{
-    static const char *const none[] = { NULL };
-    return none;
-}
-
 static void set_upgrade_status(tqu_run *run, const tqu_detached_status *st, const char *state_dir)
 {
     cJSON *u = cJSON_CreateObject();
@@ -652,7 +646,15 @@ void tqu__step_upgrade(tqu_run *run, tqu_outcome *o)
         launch(run, o);
         return;
     }
-    if (tqu_detached_poll(sdir, redactions(), 10, &st)) {
+    /* update.sh's output is shown in status: mask the password in it (it
+     * could echo it, e.g. under set -x); no Secret, no output shown */
+    char password[1024];
+    tqu_outcome ignored;
+    int have_pw = tqu__read_password(run, password, sizeof(password), &ignored) == 0;
+    const char *redact[] = { have_pw ? password : NULL, NULL };
+    int prc = tqu_detached_poll(sdir, redact, have_pw ? 10 : 0, &st);
+    OPENSSL_cleanse(password, sizeof(password));
+    if (prc) {
         OUT(o, TQU_OUT_ERROR, "StateUnreadable", "cannot read %s: %s", sdir, st.message);
         return;
     }
@@ -673,10 +675,11 @@ void tqu__step_upgrade(tqu_run *run, tqu_outcome *o)
         o->requeue_after = 10;
         return;
     }
-    /* finished or lost: a success counts whatever the generation; a
-     * failure of an older generation is retried once in this one */
+    /* A success counts whatever the generation. A known failure (non-zero
+     * exit, timeout) of an older generation is retried in this one. LOST is
+     * never retried: update.sh may have run, so a person decides. */
     int ok = st.state == TQU_DETACHED_FINISHED && !st.timed_out && st.exit_code == 0;
-    if (!ok && gen < run->generation && st.state != TQU_DETACHED_NOT_LAUNCHED) {
+    if (!ok && gen < run->generation && st.state == TQU_DETACHED_FINISHED) {
         launch(run, o);
         return;
     }
@@ -691,5 +694,5 @@ int tqu_steps_vendor_running(tqu_run *run)
     latest_attempt(run, sdir, sizeof(sdir), &gen);
     if (!gen)
         return 0;
-    return tqu_detached_poll(sdir, redactions(), 0, &st) == 0 && st.state == TQU_DETACHED_RUNNING;
+    return tqu_detached_poll(sdir, NULL, 0, &st) == 0 && st.state == TQU_DETACHED_RUNNING;
 }

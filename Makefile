@@ -56,7 +56,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/%.o)
 # through tests/support/failalloc.c so they can fail the Nth one.
 WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 
-.PHONY: all test unit integration deps clean demo bench
+.PHONY: all test unit integration deps clean demo bench install tests-build
 all: $(BIN)
 
 $(O)/%.o: %.c
@@ -108,6 +108,21 @@ unit: $(UNIT_BIN)
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@TQU_BIN=$(CURDIR)/$(BIN) scripts/demo.sh
+
+PREFIX ?= /usr/local
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
+
+# The binary and the systemd unit (manifests/systemd/); the kubeconfig is
+# the operator's to write (manifests/README.md). DESTDIR for packaging.
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tianqing-upgrade-controller
+	install -d -m 0755 $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' manifests/systemd/tianqing-upgrade-controller.service \
+	  > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/tianqing-upgrade-controller.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/tianqing-upgrade-controller.service
+	install -d -m 0700 $(DESTDIR)/etc/tianqing-upgrade-controller
+	@echo "installed; next: /etc/tianqing-upgrade-controller/kubeconfig (manifests/README.md), then"
+	@echo "  systemctl daemon-reload && systemctl enable --now tianqing-upgrade-controller"
 
 clean:
 	rm -rf build

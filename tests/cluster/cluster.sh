@@ -10,6 +10,8 @@
 #   cluster.sh start-apiserver DIR    start it again, same port and flags; waits for /readyz
 #   cluster.sh restart-apiserver DIR  stop + start
 #   cluster.sh status DIR             what runs; exit 0 only if etcd is healthy and the API server ready
+#   cluster.sh issue-cert DIR NAME CN [GROUP...]   a client certificate (user CN, groups GROUP) signed by
+#                                     the cluster's CA: DIR/NAME.{crt,key,kubeconfig}; prints the kubeconfig
 #
 # Process lifetime. Every server runs under a small "keeper" (this script,
 # `_keep`), which is its parent and starts it with `setpriv --pdeathsig KILL`,
@@ -43,7 +45,7 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 usage() {
-  sed -n '5,12s/^#   //p' "$self" >&2
+  sed -n '5,14s/^#   //p' "$self" >&2
   exit 2
 }
 
@@ -334,6 +336,8 @@ start_etcd() {
   fail_log etcd "etcd not healthy within 30s"
 }
 
+# --allow-privileged=true as kubeadm and k3s set it: manifests/deployment.yaml
+# is a privileged pod, and test_rbac.sh has the server dry-run it.
 apiserver_args() {
   printf '%s\n' "$apiserver_bin" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
@@ -343,6 +347,7 @@ apiserver_args() {
     "--tls-cert-file=$dir/apiserver.crt" "--tls-private-key-file=$dir/apiserver.key" \
     "--client-ca-file=$dir/ca.crt" "--token-auth-file=$dir/tokens.csv" \
     --authorization-mode=RBAC \
+    --allow-privileged=true \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     "--service-account-key-file=$dir/sa.pub" "--service-account-signing-key-file=$dir/sa.key" \
     --api-audiences=https://kubernetes.default.svc.cluster.local \
@@ -518,6 +523,42 @@ cmd_status() {
   return $rc
 }
 
+# issue-cert DIR NAME CN [GROUP...]: a new client-certificate identity, for
+# tests of least privilege (a certificate's CN is the user name, each O a
+# group; CN "system:serviceaccount:NS:SA" is taken for that ServiceAccount by
+# RBAC, whose subjects match user names).
+cmd_issue_cert() {
+  [ $# -ge 3 ] || usage
+  dir=$(cd "$1" && pwd -P); load_conf
+  local name=$2 cn=$3 subj='' g user
+  shift 3
+  case $name in ''|*[!A-Za-z0-9._-]*) die "issue-cert: NAME must be [A-Za-z0-9._-]+, got '$name'" ;; esac
+  case $name in admin|cert-user|apiserver|etcd|etcd-client|ca|sa) die "issue-cert: NAME '$name' is taken" ;; esac
+  for g in "$cn" "$@"; do
+    case $g in ''|*[/+\\,=]*) die "issue-cert: CN and groups must be non-empty, without / + \\ , =: '$g'" ;; esac
+  done
+  for g in "$@"; do subj="$subj/O=$g"; done
+  # A ServiceAccount's user name is often longer than the 64 characters
+  # X.509 allows a CN (ub-common-name) and openssl enforces: lift that limit
+  # (kube-apiserver, in Go, reads longer ones). Test certificates only.
+  cat > "$dir/openssl-long-cn.cnf" <<'EOF'
+openssl_conf = openssl_init
+[openssl_init]
+stbl = stbl_sect
+[stbl_sect]
+commonName = min:1,max:256
+organizationName = min:1,max:256
+[req]
+distinguished_name = dn
+[dn]
+EOF
+  OPENSSL_CONF=$dir/openssl-long-cn.cnf cert "$name" "$subj/CN=$cn" clientAuth
+  user="    client-certificate: $dir/$name.crt
+    client-key: $dir/$name.key"
+  kubeconfig "$dir/$name.kubeconfig" "$name" "$user"
+  echo "$dir/$name.kubeconfig"
+}
+
 [ $# -ge 2 ] || usage
 command=$1; shift
 case $command in
@@ -527,6 +568,7 @@ case $command in
   start-apiserver) cmd_start_apiserver "$1" ;;
   restart-apiserver) cmd_stop_apiserver "$1"; cmd_start_apiserver "$1" ;;
   status) cmd_status "$1" ;;
+  issue-cert) cmd_issue_cert "$@" ;;
   _keep) dir=$1; keep "$@" ;;
   *) usage ;;
 esac

@@ -7,6 +7,8 @@
 #   make test VALGRIND=1                   the same with every C test under valgrind
 #   make demo          the main job: a whole upgrade on a local control plane
 #                      with fake vendor tools (installs and builds what it needs)
+#   make bench         design.md's performance targets, written to docs/benchmarks.md
+#   make install       the binary and the systemd unit (PREFIX, DESTDIR)
 #   make clean
 #
 # Objects go to build/ (build/san-<list>/ with SANITIZE), dependency files
@@ -26,7 +28,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wno-format-nonliteral -Wno-format-truncation -fno-common -pthread \
-           -DTQU_VERSION='"$(VERSION)"' -Ik8s -Icontroller $(PKG_CFLAGS)
+           -I$(O)/gen -Ik8s -Icontroller $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -pthread -lm
 
 comma := ,
@@ -36,6 +38,11 @@ ifneq ($(SANITIZE),)
   CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
   LDFLAGS += -fsanitize=$(SANITIZE)
 endif
+
+# The version lives in a generated header that is rewritten only when it
+# changes, so --version is never stale and nothing else rebuilds needlessly.
+$(shell mkdir -p $(O)/gen; v='#define TQU_VERSION "$(VERSION)"'; \
+  [ "$$(cat $(O)/gen/tqu_version.h 2>/dev/null)" = "$$v" ] || echo "$$v" > $(O)/gen/tqu_version.h)
 
 K8S_SRC  := $(wildcard k8s/*.c)
 CTL_SRC  := $(filter-out controller/main.c,$(wildcard controller/*.c))
@@ -123,6 +130,26 @@ install: $(BIN)
 	install -d -m 0700 $(DESTDIR)/etc/tianqing-upgrade-controller
 	@echo "installed; next: /etc/tianqing-upgrade-controller/kubeconfig (manifests/README.md), then"
 	@echo "  systemctl daemon-reload && systemctl enable --now tianqing-upgrade-controller"
+
+BENCH_BIN := $(O)/tests/bench/benchtool $(O)/tests/bench/peakrss
+
+# benchtool: the C half of the benchmarks; links the controller's code
+# (tqu_backup_deployments, the k8s client), like the integration tests.
+$(O)/tests/bench/benchtool: tests/bench/benchtool.c $(O)/libtqu.a $(O)/libk8s.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+# peakrss: libc only, on purpose: wait4's ru_maxrss of a child counts the
+# RSS of the process it was forked from, so the measurer must stay tiny.
+$(O)/tests/bench/peakrss: tests/bench/peakrss.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $<
+
+# design.md section 6, measured on a real control plane; writes docs/benchmarks.md
+bench: deps
+	@[ -z "$(SANITIZE)" ] || { echo "make bench: measure the plain build, not SANITIZE=$(SANITIZE)" >&2; exit 2; }
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@O=$(O) tests/cluster/with-cluster.sh tests/bench/run.sh
 
 clean:
 	rm -rf build

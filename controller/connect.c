@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "connect.h"
+#include "tqu_version.h"
 
 const k8s_resource TQU_RESOURCE = { TQU_GROUP, TQU_VERSION_API, TQU_PLURAL, 1 };
 

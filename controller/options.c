@@ -7,6 +7,7 @@
 #include <string.h>
 #include "log.h"
 #include "options.h"
+#include "tqu_version.h"
 
 enum {
     OPT_KUBECONFIG = 256, OPT_CONTEXT, OPT_NAMESPACE, OPT_LEADER_ELECT,

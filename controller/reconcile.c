@@ -103,11 +103,24 @@ static void log_outcome(tqu_run *run, int id, const tqu_outcome *o)
             "reason", o->reason ? o->reason : "", "message", o->message, NULL);
 }
 
-/* Events for a step's outcome, only when something changed. */
-static void announce(tqu_run *run, int id, const char *before, const tqu_outcome *o)
+/* The step's message as recorded (copied: a status edit frees the item). */
+static void step_message(const cJSON *status, int id, char *buf, size_t len)
+{
+    const char *m = k8s_json_str(tqu_status_step((cJSON *)status, id), "message", NULL);
+    snprintf(buf, len, "%s", m ? m : "");
+}
+
+/* Events for a step's outcome, only when something changed: a new state,
+ * or, for Blocked, Failed and Waiting, a new message (a different problem).
+ * A re-check that finds the same problem again (a Blocked step every
+ * minute) announces nothing: the Event's count would otherwise be patched
+ * on every re-check, an API write per minute in steady state. */
+static void announce(tqu_run *run, int id, const char *before, const char *before_msg, const tqu_outcome *o)
 {
     const char *after = tqu_status_step_state(run->status, id);
-    if (before && strcmp(before, after) == 0 && o->kind != TQU_OUT_BLOCKED && o->kind != TQU_OUT_FAILED)
+    if (before && strcmp(before, after) == 0 &&
+        ((before_msg && strcmp(before_msg, o->message) == 0) ||
+         (o->kind != TQU_OUT_BLOCKED && o->kind != TQU_OUT_FAILED && o->kind != TQU_OUT_WAIT)))
         return;
     switch (o->kind) {
     case TQU_OUT_DONE:
@@ -126,6 +139,19 @@ static void announce(tqu_run *run, int id, const char *before, const tqu_outcome
     default:
         break;
     }
+}
+
+/* Phase Paused before step next (an Event when it becomes so). */
+static void set_paused(tqu_run *run, int next)
+{
+    char m[256];
+    snprintf(m, sizeof(m), "paused before %s: set spec.paused to false to continue",
+             next < TQU_STEP_COUNT ? tqu_step_names[next] : "the end");
+    int was = phase_is(run->status, "Paused");
+    tqu_status_set_phase(run->status, "Paused", "Paused", m, run->generation);
+    write_status(run);
+    if (!was)
+        tqu_event(run, "Normal", "Paused", "%s", m);
 }
 
 static void handle_delete(tqu_run *run, tqu_result *res)
@@ -180,8 +206,22 @@ tqu_result tqu_reconcile(tqu_controller *ctl, const char *key)
     run.generation = k8s_json_int(run.obj, 0, "metadata", "generation", NULL);
 
     if (k8s_json_str(run.obj, "metadata", "deletionTimestamp", NULL)) {
+        /* The state folder, where a running update.sh is recorded, comes
+         * from the spec: without it handle_delete never saw the vendor
+         * process and removed the finalizer at once, under a running
+         * update.sh. (A spec that no longer parses leaves it unknown.) */
+        char dmsg[1024] = "out of memory";
+        run.spec_src = cJSON_Duplicate(run.obj, 1);
+        if (run.spec_src && tqu_spec_parse(run.spec_src, &run.spec, &reason, dmsg, sizeof(dmsg)) == 0)
+            tqu_steps_state_dir(&run);
+        else
+            tqu_log(TQU_WARN, "deleted with a spec that does not parse: cannot look for a running update.sh",
+                    "key", key, "error", dmsg, NULL);
         handle_delete(&run, &res);
-        tqu_controller_release_slot(ctl, key);
+        /* While update.sh still runs the upgrade is still under way: keep
+         * the one-upgrade slot, or a second upgrade could start beside it. */
+        if (!res.requeue_after)
+            tqu_controller_release_slot(ctl, key);
         goto out;
     }
 
@@ -206,10 +246,13 @@ tqu_result tqu_reconcile(tqu_controller *ctl, const char *key)
     if (tqu_spec_parse(run.spec_src, &run.spec, &reason, smsg, sizeof(smsg))) {
         tqu_outcome o = { .kind = TQU_OUT_FAILED, .reason = reason };
         snprintf(o.message, sizeof(o.message), "%s", smsg);
-        const char *before = tqu_status_step_state(run.status, TQU_STEP_VALIDATE);
+        /* copies: tqu_status_apply replaces (frees) the items they point into */
+        char before[32], before_msg[sizeof(o.message)];
+        snprintf(before, sizeof(before), "%s", tqu_status_step_state(run.status, TQU_STEP_VALIDATE));
+        step_message(run.status, TQU_STEP_VALIDATE, before_msg, sizeof(before_msg));
         tqu_status_apply(run.status, TQU_STEP_VALIDATE, &o, run.generation);
         write_status(&run);
-        announce(&run, TQU_STEP_VALIDATE, before, &o);
+        announce(&run, TQU_STEP_VALIDATE, before, before_msg, &o);
         tqu_controller_release_slot(ctl, key);
         goto out;
     }
@@ -228,16 +271,16 @@ tqu_result tqu_reconcile(tqu_controller *ctl, const char *key)
         goto out;
     }
 
-    if (run.spec.paused) {
-        int next = tqu_status_next_step(run.status);
-        char m[256];
-        snprintf(m, sizeof(m), "paused before %s: set spec.paused to false to continue",
-                 next < TQU_STEP_COUNT ? tqu_step_names[next] : "the end");
-        int was = phase_is(run.status, "Paused");
-        tqu_status_set_phase(run.status, "Paused", "Paused", m, run.generation);
-        write_status(&run);
-        if (!was)
-            tqu_event(&run, "Normal", "Paused", "%s", m);
+    /* Paused: no further step starts. A step under way (update.sh, the
+     * rollout wait) is followed to its end first, as the CRD promises; the
+     * loop below pauses before the step after it. (Before, pausing during
+     * Upgrade stopped polling update.sh: its end, exit code and the
+     * finalizer's removal waited for the resume, and the message said
+     * "paused before Upgrade" while update.sh ran.) */
+    int next_running = tqu_status_next_step(run.status) < TQU_STEP_COUNT &&
+                       !strcmp(tqu_status_step_state(run.status, tqu_status_next_step(run.status)), "Running");
+    if (run.spec.paused && !next_running) {
+        set_paused(&run, tqu_status_next_step(run.status));
         goto out;
     }
 
@@ -283,11 +326,22 @@ tqu_result tqu_reconcile(tqu_controller *ctl, const char *key)
 
         /* recorded before it runs */
         const char *before_c = tqu_status_step_state(run.status, id);
-        char before[32];
+        char before[32], before_msg[sizeof(((tqu_outcome *)0)->message)];
         snprintf(before, sizeof(before), "%s", before_c);
-        /* A Blocked step is re-checked without recording a new start, so
-         * a re-check that finds the same problem writes nothing. */
-        if (strcmp(before, "Running") != 0 && strcmp(before, "Blocked") != 0) {
+        step_message(run.status, id, before_msg, sizeof(before_msg));
+        /* paused while the step before ran to its end: stop here */
+        if (run.spec.paused && strcmp(before, "Running") != 0) {
+            set_paused(&run, id);
+            break;
+        }
+        /* A Blocked step, or one waiting (for its window: it stays Pending
+         * with phase Waiting), is re-checked without recording a new start,
+         * so a re-check that finds the same problem writes nothing (before,
+         * every re-check of a waiting Upgrade added an attempt, two status
+         * writes and a StepStarted Event). */
+        const char *cur_step = k8s_json_str(run.status, "currentStep", NULL);
+        int waiting = phase_is(run.status, "Waiting") && cur_step && !strcmp(cur_step, tqu_step_names[id]);
+        if (strcmp(before, "Running") != 0 && strcmp(before, "Blocked") != 0 && !waiting) {
             tqu_status_step_start(run.status, id, tqu_steps_describe(id));
             if (write_status(&run)) {
                 res.error = 1;
@@ -314,7 +368,7 @@ tqu_result tqu_reconcile(tqu_controller *ctl, const char *key)
             res.error = 1;
             break;
         }
-        announce(&run, id, before, &o);
+        announce(&run, id, before, before_msg, &o);
         if (o.kind == TQU_OUT_DONE || o.kind == TQU_OUT_SKIPPED)
             continue;
         if (o.kind == TQU_OUT_WAIT || o.kind == TQU_OUT_RUNNING)

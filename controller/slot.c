@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "controller.h"
+#include "status.h"
+#include "steps.h"
 
 struct scan {
     tqu_controller *ctl;
@@ -31,7 +33,9 @@ static int in_progress(const cJSON *obj)
         return 0;
     if (k8s_json_bool(obj, 0, "spec", "dryRun", NULL))
         return 0;
-    if (k8s_json_get(obj, "metadata", "deletionTimestamp", NULL))
+    /* being deleted: over, unless our finalizer still waits for a running
+     * update.sh (then the upgrade is very much under way) */
+    if (k8s_json_get(obj, "metadata", "deletionTimestamp", NULL) && !k8s_has_finalizer(obj, TQU_FINALIZER))
         return 0;
     cJSON_ArrayForEach(c, k8s_json_get(st, "conditions", NULL)) {
         const char *t = k8s_json_str(c, "type", NULL), *r = k8s_json_str(c, "reason", NULL);

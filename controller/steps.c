@@ -3,12 +3,14 @@
  * BackupDeployments. The cluster-side steps are in steps_cluster.c, the
  * deploy machine's (Preflight, PaasCheck, Upgrade) in steps_host.c.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "backup.h"
 #include "fsutil.h"
 #include "log.h"
@@ -42,6 +44,14 @@ void tqu_steps_cleanup(void)
  * a deleted and re-created one) apart. */
 void tqu_steps_state_dir(tqu_run *run)
 {
+    /* Once a request has a folder (its backup is recorded there) it keeps
+     * it: a spec.backupDir changed mid-run must not hide a running
+     * update.sh's launch marker and let a second one start. */
+    const char *kept = k8s_json_str(run->obj, "status", "backup", "folder", NULL);
+    if (kept && kept[0] == '/' && strlen(kept) < sizeof(run->dir)) {
+        snprintf(run->dir, sizeof(run->dir), "%s", kept);
+        return;
+    }
     snprintf(run->dir, sizeof(run->dir), "%s/%s.%s.%s", run->spec.backup_dir, run->ns, run->name,
              run->uid ? run->uid : "nouid");
 }
@@ -119,6 +129,16 @@ static int load_backup_record(const tqu_run *run, tqu_backup_result *r)
             memcpy(r->log_sha256, ls, 65);
             memcpy(r->json_sha256, js, 65);
             r->count = (long)k8s_json_int(j, 0, "deploymentCount", NULL);
+            /* tqu_backup_verify compares sizes before checksums, and the
+             * record keeps no sizes: left at 0, every recorded backup
+             * "no longer matched" and a retry after a crash between this
+             * record and the status write took a second backup. The
+             * sha256 decides; the sizes are the files' own. */
+            struct stat fst;
+            if (stat(r->log_path, &fst) == 0)
+                r->log_bytes = (uint64_t)fst.st_size;
+            if (stat(r->json_path, &fst) == 0)
+                r->json_bytes = (uint64_t)fst.st_size;
             rc = 0;
         }
     }
@@ -150,6 +170,40 @@ static void set_status_backup(tqu_run *run, cJSON *b)
     k8s_json_put(run->status, "backup", b);
 }
 
+/*
+ * What a crash (kill -9, power loss) left of an earlier, unrecorded attempt
+ * in the request's folder. tqu_backup_deployments renames deploy_<stamp>.json
+ * and then deploy_<stamp>.log into place, and only after both does this step
+ * write backup.json: a crash in between leaves final files that no record
+ * names (and a crash while writing leaves temp files .deploy_<stamp>.*.XXXXXX).
+ * The retry takes a backup with a new stamp, so without this the folder would
+ * hold two backups, one of them unrecorded and possibly half made. Nothing
+ * relies on such files (status.backup is written after the record), and the
+ * cluster has not been changed yet (SabreCleanup comes later), so they are
+ * removed. Called only when there is no backup.json at all: a recorded
+ * backup that fails its checksums is kept for a person to look at.
+ */
+static void remove_unrecorded_backup_files(const tqu_run *run)
+{
+    DIR *d = opendir(run->dir);
+    struct dirent *e;
+
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        size_t l = strlen(n);
+        int final = strncmp(n, "deploy_", 7) == 0 &&
+                    ((l > 12 && strcmp(n + l - 5, ".json") == 0) || (l > 11 && strcmp(n + l - 4, ".log") == 0));
+        if (!final && strncmp(n, ".deploy_", 8) != 0)
+            continue;
+        if (unlinkat(dirfd(d), n, 0) == 0)
+            tqu_log(TQU_WARN, "removed a file of an interrupted, unrecorded backup", "key", run->key,
+                    "folder", run->dir, "file", n, NULL);
+    }
+    closedir(d);
+}
+
 static void step_backup(tqu_run *run, tqu_outcome *o)
 {
     tqu_backup_result r;
@@ -172,6 +226,10 @@ static void step_backup(tqu_run *run, tqu_outcome *o)
         }
         tqu_log(TQU_WARN, "the earlier backup no longer matches its checksums; taking a new one", "key", run->key,
                 "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+    } else {
+        struct stat rst;
+        if (backup_record_path(run, path, sizeof(path)) == 0 && lstat(path, &rst) != 0 && errno == ENOENT)
+            remove_unrecorded_backup_files(run);
     }
     if (tqu_mkdir_p(run->dir, 0700, ferr, sizeof(ferr))) {
         OUT(o, TQU_OUT_BLOCKED, "BackupFailed", "cannot create the backup folder: %s (spec.backupDir)", ferr);

@@ -110,6 +110,10 @@ void tqu__step_sabre(tqu_run *run, tqu_outcome *o)
             run->spec.initial_version);
         return;
     }
+    /* deleting the old sabre changes the production cluster: only inside
+     * the agreed window, like the upgrade itself */
+    if (tqu__window_gate(run, o, "the old sabre could be removed"))
+        return;
     if (sabre_remove(run, &K8S_DEPLOYMENTS, SABRE_DEPLOY, "sabre-server.deployment.json", "Deployment",
                      o, n1, sizeof(n1)) ||
         sabre_remove(run, &K8S_SERVICES, SABRE_SVC, "sabre-server-service.service.json", "Service",

@@ -183,10 +183,10 @@ static cJSON *build_plan(tqu_run *run, const char *tmpl)
     }
     if (tqu_version_parse(run->spec.initial_version, &initial) == 0 &&
         tqu_version_parse("10.5.0.3000", &cutoff) == 0 && tqu_version_cmp(&initial, &cutoff) < 0) {
-        bad |= plan_add(plan, "SabreCleanup", "delete", "Deployment default-sabre-server/sabre-server",
-                        "its manifest is saved first");
-        bad |= plan_add(plan, "SabreCleanup", "delete", "Service default-sabre-server/sabre-server-service",
-                        "its manifest is saved first");
+        const char *sd = run->spec.has_window ? "its manifest is saved first; inside the window" :
+                                                "its manifest is saved first";
+        bad |= plan_add(plan, "SabreCleanup", "delete", "Deployment default-sabre-server/sabre-server", sd);
+        bad |= plan_add(plan, "SabreCleanup", "delete", "Service default-sabre-server/sabre-server-service", sd);
     }
     upgrade_argv(run, tmpl, "***", o, sizeof(o), n, sizeof(n), port, sizeof(port), argv);
     format_cmd(run, (char *const *)argv, 0, cmd, sizeof(cmd));
@@ -485,6 +485,26 @@ void tqu__step_paas(tqu_run *run, tqu_outcome *o)
 
 /* ----------------------------------------------------------------- Upgrade */
 
+int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what)
+{
+    time_t now = time(NULL);
+    if (!run->spec.has_window)
+        return 0;
+    if (now < run->spec.window_start) {
+        OUT(o, TQU_OUT_WAIT, "WaitingForWindow", "waiting for the maintenance window opening at %s",
+            run->spec.window_start_text);
+        o->requeue_after = difftime(run->spec.window_start, now) + 1;
+        return -1;
+    }
+    if (now >= run->spec.window_end) {
+        OUT(o, TQU_OUT_FAILED, "WindowClosed",
+            "the maintenance window ended at %s before %s: agree a new window and set spec.window",
+            run->spec.window_end_text, what);
+        return -1;
+    }
+    return 0;
+}
+
 /* The newest attempt folder <dir>/upgrade-g<N>; *gen = N, or 0 if none. */
 static void latest_attempt(const tqu_run *run, char *buf, size_t len, long long *gen)
 {
@@ -577,21 +597,9 @@ static void launch(tqu_run *run, tqu_outcome *o)
     tqu_detached_status st;
     k8s_err err;
     char ebuf[1200];
-    time_t now = time(NULL);
 
-    /* only inside the maintenance window */
-    if (run->spec.has_window && now < run->spec.window_start) {
-        OUT(o, TQU_OUT_WAIT, "WaitingForWindow", "waiting for the maintenance window opening at %s",
-            run->spec.window_start_text);
-        o->requeue_after = difftime(run->spec.window_start, now) + 1;
+    if (tqu__window_gate(run, o, "update.sh could start"))
         return;
-    }
-    if (run->spec.has_window && now >= run->spec.window_end) {
-        OUT(o, TQU_OUT_FAILED, "WindowClosed",
-            "the maintenance window ended at %s before update.sh could start: agree a new window and set spec.window",
-            run->spec.window_end_text);
-        return;
-    }
     if (template_path(run, tmpl, sizeof(tmpl), o))
         return;
     /* the finalizer first: the resource is not deleted under a running upgrade */

@@ -11,6 +11,9 @@
 void tqu__step_preflight(tqu_run *run, tqu_outcome *o);
 void tqu__step_paas(tqu_run *run, tqu_outcome *o);
 void tqu__step_upgrade(tqu_run *run, tqu_outcome *o);
+/* Steps that change the cluster run only inside spec.window: 0 inside it
+ * (or without one); else o is Waiting (before) or Failed (after), -1. */
+int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what);
 
 /* steps_cluster.c */
 void tqu__step_sabre(tqu_run *run, tqu_outcome *o);

@@ -453,7 +453,7 @@ static void test_run_timeout_kills_group(void **state)
     pid_t grandchild;
 
     pathf(gc, f, "gc.pid");
-    snprintf(body, sizeof(body), "sleep 1000 &\necho $! > '%s'\necho waiting\nwait\n", gc);
+    snprintf(body, sizeof(body), "sleep 60 &\necho $! > '%s'\necho waiting\nwait\n", gc);
     script(s, f, "group.sh", body);
     memset(&spec, 0, sizeof(spec));
     spec.argv = ARGV("sh", s);
@@ -474,7 +474,7 @@ static void test_run_timeout_kills_group(void **state)
     assert_true(wait_gone(grandchild, 2000));
 
     /* TERM ignored by everyone in the group: KILL after the grace */
-    snprintf(body, sizeof(body), "trap '' TERM\nsleep 1000 &\necho $! > '%s'\nwait\nwait\n", gc);
+    snprintf(body, sizeof(body), "trap '' TERM\nsleep 60 &\necho $! > '%s'\nwait\nwait\n", gc);
     script(s, f, "stubborn.sh", body);
     unlink(gc);
     spec.argv = ARGV("sh", s);
@@ -499,7 +499,7 @@ static void test_run_cancel(void **state)
     volatile int cancel = 1;
 
     memset(&spec, 0, sizeof(spec));
-    spec.argv = ARGV("sleep", "1000");
+    spec.argv = ARGV("sleep", "60");
     spec.log_path = pathf(log, f, "cancel.log");
     spec.cancel = &cancel;
     spec.grace_ms = 500;
@@ -791,7 +791,8 @@ static char *waiting_script(char *buf, const fx *f)
     char body[3 * PATH_MAX];
     snprintf(body, sizeof(body),
              "echo run >> '%s/count'\necho started \"$@\"\n"
-             "while [ ! -e '%s/go' ]; do sleep 0.02; done\necho finishing\nexit 3\n",
+             "i=0; while [ ! -e '%s/go' ] && [ $i -lt 1000 ]; do sleep 0.02; i=$((i+1)); done\n"
+             "echo finishing\nexit 3\n",
              f->dir, f->dir);
     return script(buf, f, "wait.sh", body);
 }
@@ -1128,7 +1129,7 @@ static void test_detached_timeout_unpolled(void **state)
     pid_t grandchild;
 
     pathf(gc, f, "gc.pid");
-    snprintf(body, sizeof(body), "sleep 1000 &\necho $! > '%s'\necho waiting\nwait\n", gc);
+    snprintf(body, sizeof(body), "sleep 60 &\necho $! > '%s'\necho waiting\nwait\n", gc);
     script(s, f, "long.sh", body);
     state_dir(dir, f, "state");
     memset(&spec, 0, sizeof(spec));
@@ -1216,7 +1217,8 @@ static void test_detached_secret(void **state)
 
     pathf(args, f, "args.out");
     snprintf(body, sizeof(body), "printf '%%s\\n' \"$@\" > '%s'\necho \"logging in with $4\"\n"
-             "while [ ! -e '%s/go' ]; do sleep 0.02; done\n", args, f->dir);
+             "i=0; while [ ! -e '%s/go' ] && [ $i -lt 1000 ]; do sleep 0.02; i=$((i+1)); done\n",
+             args, f->dir);
     script(s, f, "update.sh", body);
     state_dir(dir, f, "state");
     state_dir(logs, f, "logs");
@@ -1347,7 +1349,7 @@ static void test_detached_kill(void **state)
     pid_t grandchild;
 
     pathf(gc, f, "gc.pid");
-    snprintf(body, sizeof(body), "sleep 1000 &\necho $! > '%s'\nwait\n", gc);
+    snprintf(body, sizeof(body), "sleep 60 &\necho $! > '%s'\nwait\n", gc);
     script(s, f, "long.sh", body);
     state_dir(dir, f, "state");
     memset(&spec, 0, sizeof(spec));
@@ -1381,7 +1383,8 @@ static void test_detached_kill_without_supervisor(void **state)
     tqu_child_spec spec;
     pid_t child;
 
-    script(s, f, "stubborn.sh", "trap '' TERM\nwhile :; do sleep 0.05; done\n");
+    script(s, f, "stubborn.sh",
+           "trap '' TERM\ni=0; while [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n");
     state_dir(dir, f, "state");
     memset(&spec, 0, sizeof(spec));
     spec.argv = ARGV("sh", s);
@@ -1431,7 +1434,8 @@ static void test_detached_holds_no_controller_fds(void **state)
     script(s, f, "probe.sh", "grep -E '^Sig(Blk|Ign):' /proc/self/status\n"
                              "ls -l /proc/$$/fd > \"$1/fds.txt\"\n"
                              "grep -c -e socket -e pipe \"$1/fds.txt\"\n"
-                             "while [ ! -e \"$1/go\" ]; do sleep 0.02; done\n");
+                             "i=0; while [ ! -e \"$1/go\" ] && [ $i -lt 1000 ]; do sleep 0.02; "
+                             "i=$((i+1)); done\n");
     state_dir(dir, f, "state");
     memset(&spec, 0, sizeof(spec));
     spec.argv = ARGV("sh", s, f->dir);

@@ -1,6 +1,8 @@
 # shellcheck shell=bash
+# tmp comes from the sourcing script; RT_RC/RT_WAITED are results for it:
+# shellcheck disable=SC2154,SC2034
 # Helpers for the end-to-end scripts that run the controller binary under
-# faults (test_runtime.sh, test_leader.sh); source it after lib.sh, with
+# faults (test_runtime.sh, test_failover.sh); source it after lib.sh, with
 # $tmp set to a scratch folder. Every controller started here is killed by
 # rt_cleanup (run it from an EXIT trap), resumed first if it was stopped.
 #
@@ -132,10 +134,10 @@ EOF
 }
 
 rt_observed() {
-  local got
-  got=$(kubectl -n "$1" get tqu "$2" -o jsonpath='{.metadata.generation} {.status.observedGeneration}' 2>/dev/null) || return 1
-  set -- $got
-  [ $# -eq 2 ] && [ "$1" = "$2" ]
+  local gen obs
+  read -r gen obs < <(kubectl -n "$1" get tqu "$2" \
+    -o jsonpath='{.metadata.generation} {.status.observedGeneration}{"\n"}' 2>/dev/null)
+  [ -n "$gen" ] && [ "$gen" = "${obs:-}" ]
 }
 
 rt_namespace() {

@@ -206,17 +206,23 @@ struct seen {
     int errors;
     double retry_in[64];
     char what[64][8];
+    char error_msg[64][160];
     double error_at[64];
     /* the gate: an ADDED of this key holds the informer's thread */
     char gate_key[128];
     int gate_held, gate_open;
 };
 
+/* What the running test uses, for the teardown after a failed assertion. */
+static struct seen *cur_seen;
+static k8s_informer *cur_inf;
+
 static void seen_init(struct seen *s)
 {
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    cur_seen = s;
 }
 
 static void seen_release(struct seen *s)
@@ -276,9 +282,9 @@ static void on_restart(void *ud)
 static void on_error(void *ud, const char *what, const k8s_err *err, double retry_in)
 {
     struct seen *s = ud;
-    (void)err;
     pthread_mutex_lock(&s->mu);
     if (s->errors < 64) {
+        snprintf(s->error_msg[s->errors], sizeof(s->error_msg[0]), "%s", err ? err->message : "");
         s->retry_in[s->errors] = retry_in;
         snprintf(s->what[s->errors], sizeof(s->what[0]), "%s", what);
         s->error_at[s->errors] = now_s();
@@ -341,8 +347,37 @@ static k8s_informer *start_informer(const k8s_config *cfg, const char *ns, struc
     };
     if (k8s_informer_new(cfg, &o, &inf, &err) || k8s_informer_start(inf, &err))
         fail_msg("informer: %s", err.message);
+    cur_inf = inf;
     assert_true(k8s_informer_wait_synced(inf, 30));
     return inf;
+}
+
+/* Stop the informer (joining its thread) and forget what it saw. */
+static void finish(k8s_informer *inf, struct seen *s)
+{
+    k8s_informer_free(inf);
+    cur_inf = NULL;
+    seen_release(s);
+    cur_seen = NULL;
+}
+
+/* After a failed assertion: open the gate, stop the thread, then free. */
+static int teardown(void **state)
+{
+    (void)state;
+    if (cur_seen) {
+        pthread_mutex_lock(&cur_seen->mu);
+        cur_seen->gate_open = 1;
+        pthread_cond_broadcast(&cur_seen->cv);
+        pthread_mutex_unlock(&cur_seen->mu);
+    }
+    if (cur_inf)
+        k8s_informer_free(cur_inf);
+    cur_inf = NULL;
+    if (cur_seen)
+        seen_release(cur_seen);
+    cur_seen = NULL;
+    return 0;
 }
 
 /* ------------------------------------------------ objects over 64 KiB */
@@ -351,7 +386,8 @@ static void test_large_objects_whole_once_in_order(void **state)
 {
     k8s_config cfg;
     k8s_client *c = client_for(&cfg);
-    struct seen s;
+    static struct seen s;   /* static: a failed assertion must not leave the
+                               informer's thread writing to a dead frame */
     char ns[64], key[128], name[32];
     char *vals[3];
     (void)state;
@@ -400,12 +436,11 @@ static void test_large_objects_whole_once_in_order(void **state)
     assert_int_equal(s.n, 5);
     assert_int_equal(k8s_informer_size(inf), 2);
 
-    k8s_informer_free(inf);
+    finish(inf, &s);
     for (int i = 0; i < 3; i++)
         free(vals[i]);
     free(v1b);
     k8s_delete(c, &K8S_NAMESPACES, NULL, ns, NULL);
-    seen_release(&s);
     k8s_client_free(c);
     k8s_config_release(&cfg);
 }
@@ -416,7 +451,8 @@ static void test_relist_after_compaction_and_restart(void **state)
 {
     k8s_config cfg;
     k8s_client *c = client_for(&cfg);
-    struct seen s;
+    static struct seen s;   /* static: a failed assertion must not leave the
+                               informer's thread writing to a dead frame */
     char ns[64], ka[128], kb[128], kc[128], kgate[128];
     (void)state;
 
@@ -474,7 +510,14 @@ static void test_relist_after_compaction_and_restart(void **state)
     expect_event(&s, 3, K8S_ADDED, kc);
     expect_event(&s, 4, K8S_DELETED, kb);
     assert_string_equal(s.ev[4].value, "b0");
+    /* on_relist comes after the difference has been delivered */
+    double until = now_s() + 5;
     pthread_mutex_lock(&s.mu);
+    while (s.relists < 1 && now_s() < until) {
+        pthread_mutex_unlock(&s.mu);
+        usleep(20 * 1000);
+        pthread_mutex_lock(&s.mu);
+    }
     assert_true(s.relists >= 1);
     pthread_mutex_unlock(&s.mu);
     /* nothing handled twice: no ADDED again for a or the gate */
@@ -500,10 +543,9 @@ static void test_relist_after_compaction_and_restart(void **state)
     expect_event(&s, 5, K8S_MODIFIED, ka);
     assert_string_equal(s.ev[5].value, "a1");
 
-    k8s_informer_free(inf);
+    finish(inf, &s);
     k8s_delete(c, &K8S_NAMESPACES, NULL, ns, NULL);
     k8s_delete(c, &K8S_CONFIGMAPS, "default", "it-inf-filler", NULL);
-    seen_release(&s);
     k8s_client_free(c);
     k8s_config_release(&cfg);
 }
@@ -514,7 +556,8 @@ static void test_backoff_and_recovery_when_server_down(void **state)
 {
     k8s_config cfg;
     k8s_client *c = client_for(&cfg);
-    struct seen s;
+    static struct seen s;   /* static: a failed assertion must not leave the
+                               informer's thread writing to a dead frame */
     char ns[64], key[128];
     (void)state;
 
@@ -564,9 +607,36 @@ static void test_backoff_and_recovery_when_server_down(void **state)
     assert_true(s.retry_in[0] <= 0.8 * 1.2 + 1e-9);
     pthread_mutex_unlock(&s.mu);
 
-    k8s_informer_free(inf);
+    /* A healthy watch (it delivers an event) resets the backoff: the next
+     * outage starts again at 0.8 s, not where the last one ended. */
+    put_configmap(c, ns, "tick", "x", 0);
+    assert_true(wait_events(&s, 2, 5));
+    pthread_mutex_lock(&s.mu);
+    int e0 = s.errors;
+    pthread_mutex_unlock(&s.mu);
+    cluster("stop-apiserver");
+    double until = now_s() + 5;
+    pthread_mutex_lock(&s.mu);
+    while (s.errors == e0 && now_s() < until) {
+        pthread_mutex_unlock(&s.mu);
+        usleep(50 * 1000);
+        pthread_mutex_lock(&s.mu);
+    }
+    int e1 = s.errors;
+    double first = e0 < 64 ? s.retry_in[e0] : 0;
+    pthread_mutex_unlock(&s.mu);
+    cluster("start-apiserver");
+    assert_true(e1 > e0);
+    printf("# second outage after a healthy watch: first delay %.3f s\n", first);
+    pthread_mutex_lock(&s.mu);
+    for (int i = 0; i < s.errors && i < 64; i++)
+        printf("#   failure %d: %s in %.3f s: %.120s\n", i, s.what[i], s.retry_in[i], s.error_msg[i]);
+    pthread_mutex_unlock(&s.mu);
+    if (first > 0.8 * 1.2 + 1e-9)
+        fail_msg("first delay of the second outage %.3f s: the backoff was not reset", first);
+
+    finish(inf, &s);
     k8s_delete(c, &K8S_NAMESPACES, NULL, ns, NULL);
-    seen_release(&s);
     k8s_client_free(c);
     k8s_config_release(&cfg);
 }
@@ -582,7 +652,8 @@ static void test_silent_watch_is_not_a_failure(void **state)
     k8s_config cfg;
     k8s_client *c = client_for(&cfg);
     k8s_err err;
-    struct seen s;
+    static struct seen s;   /* static: a failed assertion must not leave the
+                               informer's thread writing to a dead frame */
     char ns[64], key[128];
     k8s_informer *inf = NULL;
     (void)state;
@@ -597,6 +668,7 @@ static void test_silent_watch_is_not_a_failure(void **state)
     };
     if (k8s_informer_new(&cfg, &o, &inf, &err) || k8s_informer_start(inf, &err))
         fail_msg("informer: %s", err.message);
+    cur_inf = inf;
     assert_true(k8s_informer_wait_synced(inf, 30));
     usleep(7500 * 1000);   /* silent: cut after 2 s, three times or so */
     pthread_mutex_lock(&s.mu);
@@ -612,9 +684,8 @@ static void test_silent_watch_is_not_a_failure(void **state)
     snprintf(key, sizeof(key), "%s/later", ns);
     expect_event(&s, 1, K8S_ADDED, key);
 
-    k8s_informer_free(inf);
+    finish(inf, &s);
     k8s_delete(c, &K8S_NAMESPACES, NULL, ns, NULL);
-    seen_release(&s);
     k8s_client_free(c);
     k8s_config_release(&cfg);
 }
@@ -622,10 +693,10 @@ static void test_silent_watch_is_not_a_failure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_large_objects_whole_once_in_order),
-        cmocka_unit_test(test_relist_after_compaction_and_restart),
-        cmocka_unit_test(test_backoff_and_recovery_when_server_down),
-        cmocka_unit_test(test_silent_watch_is_not_a_failure),
+        cmocka_unit_test_teardown(test_large_objects_whole_once_in_order, teardown),
+        cmocka_unit_test_teardown(test_relist_after_compaction_and_restart, teardown),
+        cmocka_unit_test_teardown(test_backoff_and_recovery_when_server_down, teardown),
+        cmocka_unit_test_teardown(test_silent_watch_is_not_a_failure, teardown),
     };
     setvbuf(stdout, NULL, _IOLBF, 0);
     return cmocka_run_group_tests(tests, NULL, NULL);

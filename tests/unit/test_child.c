@@ -333,6 +333,30 @@ static void stop_acting(const sigset_t *old)
 
 #define CLEAN_SIGNALS "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000"
 
+/*
+ * The "SigBlk:/SigIgn:" lines of /proc/self/status with signals 32 and 33
+ * masked off: glibc keeps those two for itself and refuses to change them,
+ * so when the environment started us with them ignored (some CI runners
+ * do) no child can be reset there. Every other signal must be clean.
+ * Rewrites the two hex words in place.
+ */
+static char *mask_glibc_signals(char *text)
+{
+    const char *keys[] = { "SigBlk:\t", "SigIgn:\t" };
+    for (int i = 0; i < 2; i++) {
+        char *p = strstr(text, keys[i]);
+        if (!p)
+            continue;
+        p += strlen(keys[i]);
+        unsigned long long v = strtoull(p, NULL, 16) & ~(3ULL << 31);
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016llx", v);
+        if (strspn(p, "0123456789abcdef") >= 16)
+            memcpy(p, hex, 16);
+    }
+    return text;
+}
+
 static void test_run_signals_reset(void **state)
 {
     fx *f = *state;
@@ -348,7 +372,7 @@ static void test_run_signals_reset(void **state)
     spec.log_path = pathf(log, f, "sig.log");
     spec.log_truncate = 1;
     assert_int_equal(tqu_child_run(&spec, &r), TQU_CHILD_OK);
-    assert_string_equal(r.tail, CLEAN_SIGNALS);
+    assert_string_equal(mask_glibc_signals(r.tail), CLEAN_SIGNALS);
 
     /* and SIGPIPE kills a writer again: "yes | head -1" ends */
     script(s, f, "pipe.sh", "yes | head -n 1\ntrap\n");
@@ -1483,7 +1507,7 @@ static void test_detached_holds_no_controller_fds(void **state)
     assert_true(wait_state(dir, TQU_DETACHED_FINISHED, 5000, &st));
     text = read_file(log);
     assert_non_null(text);
-    assert_string_equal(text, CLEAN_SIGNALS "\n0\n");   /* the shell holds no socket or pipe */
+    assert_string_equal(mask_glibc_signals(text), CLEAN_SIGNALS "\n0\n");   /* the shell holds no socket or pipe */
     free(text);
 }
 

@@ -252,6 +252,7 @@ static int check_confirmations(tqu_run *run, tqu_outcome *o)
 static int extract_archive(tqu_run *run, tqu_outcome *o, char *note, size_t nlen)
 {
     char n[PATH_MAX], arch[PATH_MAX * 2], log[PATH_MAX + 32], ferr[256], cmd[TQU_CHILD_CMD_MAX];
+    char mark[PATH_MAX + 32];
     tqu_child_result r;
 
     new_dir(run, n, sizeof(n));
@@ -274,6 +275,8 @@ static int extract_archive(tqu_run *run, tqu_outcome *o, char *note, size_t nlen
         return -1;
     }
     snprintf(log, sizeof(log), "%s/extract.log", run->dir);
+    snprintf(mark, sizeof(mark), "%s/extracted", run->dir);
+    unlink(mark);
     const char *argv[] = { "tar", "-xf", arch, "-C", n, NULL };
     tqu_child_spec cs = { .prefix = run->ctl->opts->exec_prefix, .argv = (char *const *)argv,
                           .cwd = n, .log_path = log, .log_truncate = 1, .timeout_ms = EXTRACT_TIMEOUT_MS };
@@ -285,8 +288,23 @@ static int extract_archive(tqu_run *run, tqu_outcome *o, char *note, size_t nlen
             r.tail);
         return -1;
     }
+    /* only a tar that finished makes the package count as extracted */
+    if (tqu_write_file_atomic(mark, arch, strlen(arch), 0600, ferr, sizeof(ferr))) {
+        OUT(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
+        return -1;
+    }
     snprintf(note, nlen, "extracted %s", arch);
     return 0;
+}
+
+/* An extraction of ours that never finished (the controller died during
+ * it): update.sh may exist while the package is incomplete. */
+static int extraction_interrupted(const tqu_run *run)
+{
+    char log[PATH_MAX + 32], mark[PATH_MAX + 32];
+    snprintf(log, sizeof(log), "%s/extract.log", run->dir);
+    snprintf(mark, sizeof(mark), "%s/extracted", run->dir);
+    return is_file(log) && !is_file(mark);
 }
 
 void tqu__step_preflight(tqu_run *run, tqu_outcome *o)
@@ -318,7 +336,12 @@ void tqu__step_preflight(tqu_run *run, tqu_outcome *o)
         return;
     }
     update_sh(run, us, sizeof(us));
-    if (!is_file(us)) {
+    if (run->spec.packages_archive[0] && extraction_interrupted(run)) {
+        tqu_log(TQU_WARN, "an earlier extraction of the package did not finish; extracting again", "key", run->key,
+                NULL);
+        if (extract_archive(run, o, extract_note, sizeof(extract_note)))
+            return;
+    } else if (!is_file(us)) {
         if (!run->spec.packages_archive[0]) {
             OUT(o, TQU_OUT_BLOCKED, "PackageMissing",
                 "%s is missing: extract the release package in %s, or name its tarball in spec.packages.archive",

@@ -139,7 +139,8 @@ static int request_on(CURL *curl, const char *method, const char *host, int port
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+    /* generous: under valgrind several scrapers and a recorder share 2 CPUs */
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -266,7 +267,7 @@ static void test_metrics_endpoint(void **state)
 {
     char name[80];
     tqu_health *h;
-    prom_doc d;
+    prom_doc d = { 0 };
     resp r;
     (void)state;
 
@@ -562,7 +563,7 @@ static void *scrape(void *arg)
     CURL *c = curl_easy_init();
     for (int i = 0; i < 25 && !s->err[0]; i++) {
         resp r;
-        prom_doc d;
+        prom_doc d = { 0 };   /* released below even when the request failed */
         int rc = request_on(c, "GET", "127.0.0.1", s->port, "/metrics", &r);
         if (rc != CURLE_OK || r.code != 200)
             snprintf(s->err, sizeof(s->err), "GET /metrics: %s %ld",

@@ -64,7 +64,7 @@ static void assert_type(const prom_doc *d, const char *name, const char *type)
 static void test_render_parses_with_recorded_values(void **state)
 {
     k8s_buf b;
-    prom_doc d;
+    prom_doc d = { 0 };
     (void)state;
 
     observer_fits(NULL, "GET", 200, 0.003);
@@ -224,7 +224,7 @@ static void test_label_escaping(void **state)
 {
     const char *weird = "we\"ird\\na\nme";
     k8s_buf b;
-    prom_doc d;
+    prom_doc d = { 0 };
     (void)state;
 
     tqu_metrics_watch_restart(weird);
@@ -272,7 +272,7 @@ static void test_parser_rejects(void **state)
         "# HELP x h \\\\ \\n\n# TYPE x gauge\nx{a=\"\\\"\\\\\\n\",} -Inf 123\n"
         "# HELP h h\n# TYPE h histogram\nh_bucket{k=\"v\",le=\"1\"} 1\nh_bucket{k=\"v\",le=\"+Inf\"} 2\n"
         "h_sum{k=\"v\"} 1.5e+00\nh_count{k=\"v\"} 2\n";
-    prom_doc d;
+    prom_doc d = { 0 };
     (void)state;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -291,7 +291,7 @@ static void test_tables_are_bounded(void **state)
 {
     char name[80];
     k8s_buf b;
-    prom_doc d;
+    prom_doc d = { 0 };
     (void)state;
 
     for (int i = 0; i < 20; i++) {
@@ -415,7 +415,7 @@ static void *renderer(void *arg)
     render_result *r = arg;
     double last_total = 0, last_count = 0;
     k8s_buf b;
-    prom_doc d;
+    prom_doc d = { 0 };
 
     k8s_buf_init(&b, 0);
     do {
@@ -450,7 +450,7 @@ static void test_concurrent_recording_and_rendering(void **state)
     pthread_t rec[RECORDERS], ren;
     render_result rr;
     k8s_buf b;
-    prom_doc d;
+    prom_doc d = { 0 };
     (void)state;
 
     memset(&rr, 0, sizeof(rr));

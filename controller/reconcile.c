@@ -214,8 +214,10 @@ tqu_result tqu_reconcile(tqu_controller *ctl, const char *key)
         run.spec_src = cJSON_Duplicate(run.obj, 1);
         if (run.spec_src && tqu_spec_parse(run.spec_src, &run.spec, &reason, dmsg, sizeof(dmsg)) == 0)
             tqu_steps_state_dir(&run);
-        else
-            tqu_log(TQU_WARN, "deleted with a spec that does not parse: cannot look for a running update.sh",
+        else if (tqu_steps_kept_dir(&run) != 0)
+            /* no spec and no recorded folder: no backup was ever taken, so
+             * update.sh (which comes after it) never started */
+            tqu_log(TQU_WARN, "deleted with a spec that does not parse and no state folder recorded",
                     "key", key, "error", dmsg, NULL);
         handle_delete(&run, &res);
         /* While update.sh still runs the upgrade is still under way: keep
@@ -253,7 +255,12 @@ tqu_result tqu_reconcile(tqu_controller *ctl, const char *key)
         tqu_status_apply(run.status, TQU_STEP_VALIDATE, &o, run.generation);
         write_status(&run);
         announce(&run, TQU_STEP_VALIDATE, before, before_msg, &o);
-        tqu_controller_release_slot(ctl, key);
+        /* An update.sh started earlier may still run: keep the one-upgrade
+         * slot and look again until the spec is fixed. */
+        if (tqu_steps_kept_dir(&run) == 0 && tqu_steps_vendor_running(&run))
+            res.requeue_after = 30;
+        else
+            tqu_controller_release_slot(ctl, key);
         goto out;
     }
     tqu_steps_state_dir(&run);
@@ -329,6 +336,7 @@ tqu_result tqu_reconcile(tqu_controller *ctl, const char *key)
         char before[32], before_msg[sizeof(((tqu_outcome *)0)->message)];
         snprintf(before, sizeof(before), "%s", before_c);
         step_message(run.status, id, before_msg, sizeof(before_msg));
+        run.step_was_pending = strcmp(before, "Pending") == 0;
         /* paused while the step before ran to its end: stop here */
         if (run.spec.paused && strcmp(before, "Running") != 0) {
             set_paused(&run, id);

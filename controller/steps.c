@@ -42,16 +42,23 @@ void tqu_steps_cleanup(void)
 
 /* A per-request folder: the namespace, name and uid keep two requests (or
  * a deleted and re-created one) apart. */
+int tqu_steps_kept_dir(tqu_run *run)
+{
+    const char *kept = k8s_json_str(run->obj, "status", "backup", "folder", NULL);
+    if (kept && kept[0] == '/' && strlen(kept) < sizeof(run->dir)) {
+        snprintf(run->dir, sizeof(run->dir), "%s", kept);
+        return 0;
+    }
+    return -1;
+}
+
 void tqu_steps_state_dir(tqu_run *run)
 {
     /* Once a request has a folder (its backup is recorded there) it keeps
      * it: a spec.backupDir changed mid-run must not hide a running
      * update.sh's launch marker and let a second one start. */
-    const char *kept = k8s_json_str(run->obj, "status", "backup", "folder", NULL);
-    if (kept && kept[0] == '/' && strlen(kept) < sizeof(run->dir)) {
-        snprintf(run->dir, sizeof(run->dir), "%s", kept);
+    if (tqu_steps_kept_dir(run) == 0)
         return;
-    }
     snprintf(run->dir, sizeof(run->dir), "%s/%s.%s.%s", run->spec.backup_dir, run->ns, run->name,
              run->uid ? run->uid : "nouid");
 }

@@ -25,6 +25,9 @@ typedef struct tqu_run {
                                   reconcile: spec's strings point into it */
     cJSON *status;             /* the status being built */
     tqu_spec spec;
+    int step_was_pending;      /* the step being run was Pending before this
+                                  reconcile started it (a fresh start, or a
+                                  retry after a new generation reset it) */
     char dir[PATH_MAX];        /* the request's state folder in spec.backupDir */
 } tqu_run;
 
@@ -33,7 +36,10 @@ typedef struct tqu_run {
 int tqu_steps_init(const char *routes_file, char *msg, size_t len);
 void tqu_steps_cleanup(void);
 
-/* Fill run->dir: <backupDir>/<namespace>.<name>.<uid>. */
+/* run->dir from status.backup.folder when the request has one: 0, else -1
+ * (run->dir untouched). Needs no spec. */
+int tqu_steps_kept_dir(tqu_run *run);
+/* Fill run->dir: the recorded folder, else <backupDir>/<namespace>.<name>.<uid>. */
 void tqu_steps_state_dir(tqu_run *run);
 /* One line saying what a step does, for status and Events. */
 const char *tqu_steps_describe(int id);

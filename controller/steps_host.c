@@ -571,15 +571,21 @@ static void set_upgrade_status(tqu_run *run, const tqu_detached_status *st, cons
         k8s_json_put(run->status, "upgrade", u);
 }
 
-static void install_log_tail(const tqu_run *run, char *buf, size_t len)
+/* The last lines of install_saas.log, masked with redact; without a
+ * mask nothing is shown (it could hold the password). */
+static void install_log_tail(const tqu_run *run, const char *const *redact, char *buf, size_t len)
 {
+    if (!redact) {
+        snprintf(buf, len, "(not shown: the SSH Secret could not be read to mask it)");
+        return;
+    }
     char p[PATH_MAX + 64];
     snprintf(p, sizeof(p), "%s/%s/tq_saas/install_saas.log", run->spec.packages_root, run->spec.to_version);
-    if (tqu_child_tail(p, 0, 8, NULL, buf, len))
+    if (tqu_child_tail(p, 0, 8, redact, buf, len))
         snprintf(buf, len, "(no %s)", p);
 }
 
-static void finished(tqu_run *run, const tqu_detached_status *st, tqu_outcome *o)
+static void finished(tqu_run *run, const tqu_detached_status *st, const char *const *redact, tqu_outcome *o)
 {
     char tail[2048];
     k8s_err err;
@@ -593,14 +599,14 @@ static void finished(tqu_run *run, const tqu_detached_status *st, tqu_outcome *o
         return;
     }
     if (st->timed_out) {
-        install_log_tail(run, tail, sizeof(tail));
+        install_log_tail(run, redact, tail, sizeof(tail));
         OUT(o, TQU_OUT_FAILED, "UpgradeTimedOut",
             "update.sh was stopped after %.0f s (spec.timeouts.upgrade); last lines of install_saas.log: %s",
             st->elapsed, tail);
         return;
     }
     if (st->exit_code != 0) {
-        install_log_tail(run, tail, sizeof(tail));
+        install_log_tail(run, redact, tail, sizeof(tail));
         if (st->exit_code < 0)
             OUT(o, TQU_OUT_FAILED, "UpgradeFailed", "update.sh was killed by signal %d after %.0f s; last lines of "
                 "install_saas.log: %s", st->signal, st->elapsed, tail);
@@ -649,6 +655,24 @@ static void launch(tqu_run *run, tqu_outcome *o)
                           .secret_args = TQU_CHILD_SECRET_ARG(PASSWORD_ARG), .cwd = cwd, .log_path = log,
                           .log_truncate = 1, .timeout_ms = (long)(run->spec.timeout_upgrade_s * 1000) };
     int rc = tqu_detached_start(&cs, sdir, &st);
+    if (rc && (st.state == TQU_DETACHED_RUNNING || st.state == TQU_DETACHED_FINISHED ||
+               st.state == TQU_DETACHED_LOST)) {
+        /* the supervisor's report was late or lost, but update.sh was
+         * launched: follow it, never report it as not started */
+        const char *redact[] = { password, NULL };
+        tqu_log(TQU_WARN, "update.sh launched, but its start was not confirmed in time; following it",
+                "key", run->key, "state", tqu_detached_state_name(st.state), NULL);
+        tqu_detached_poll(sdir, redact, 10, &st);
+        OPENSSL_cleanse(password, sizeof(password));
+        set_upgrade_status(run, &st, sdir);
+        if (st.state == TQU_DETACHED_RUNNING) {
+            OUT(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh started; output in %s", log);
+            o->requeue_after = 10;
+        } else {
+            finished(run, &st, NULL, o);
+        }
+        return;
+    }
     OPENSSL_cleanse(password, sizeof(password));
     if (rc) {
         if (rc == TQU_CHILD_ELAUNCHED) {
@@ -668,33 +692,32 @@ static void launch(tqu_run *run, tqu_outcome *o)
 
 void tqu__step_upgrade(tqu_run *run, tqu_outcome *o)
 {
-    char sdir[PATH_MAX];
+    char sdir[PATH_MAX], password[1024];
     long long gen;
     tqu_detached_status st;
+    tqu_outcome ignored;
 
     latest_attempt(run, sdir, sizeof(sdir), &gen);
     if (!gen) {
         launch(run, o);
         return;
     }
-    /* update.sh's output is shown in status: mask the password in it (it
-     * could echo it, e.g. under set -x); no Secret, no output shown */
-    char password[1024];
-    tqu_outcome ignored;
+    /* update.sh's output is shown in status and Events: mask the password
+     * in it (it could echo it, e.g. under set -x). Without the Secret there
+     * is nothing to mask with, so no output is shown at all. */
     int have_pw = tqu__read_password(run, password, sizeof(password), &ignored) == 0;
     const char *redact[] = { have_pw ? password : NULL, NULL };
-    int prc = tqu_detached_poll(sdir, redact, have_pw ? 10 : 0, &st);
-    OPENSSL_cleanse(password, sizeof(password));
+    int prc = tqu_detached_poll(sdir, redact, 10, &st);
+    if (!have_pw)
+        snprintf(st.tail, sizeof(st.tail), "(not shown: the SSH Secret could not be read to mask it)");
     if (prc) {
         OUT(o, TQU_OUT_ERROR, "StateUnreadable", "cannot read %s: %s", sdir, st.message);
-        return;
+        goto out;
     }
+    /* no marker: nothing ever ran from that folder, so starting is safe */
     if (st.state == TQU_DETACHED_NOT_LAUNCHED) {
-        /* the folder exists but nothing was launched from it */
-        if (gen == run->generation) {
-            launch(run, o);
-            return;
-        }
+        launch(run, o);
+        goto out;
     }
     set_upgrade_status(run, &st, sdir);
     if (st.state == TQU_DETACHED_RUNNING) {
@@ -704,17 +727,22 @@ void tqu__step_upgrade(tqu_run *run, tqu_outcome *o)
         OUT(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh running for %.0f s (pid %d); last output: %s", st.elapsed,
             (int)st.child_pid, last[0] ? last : "(none yet)");
         o->requeue_after = 10;
-        return;
+        goto out;
     }
     /* A success counts whatever the generation. A known failure (non-zero
-     * exit, timeout) of an older generation is retried in this one. LOST is
-     * never retried: update.sh may have run, so a person decides. */
+     * exit, timeout) of an older generation is started again only when the
+     * step was recorded as Failed and a new generation reset it (it was
+     * Pending before this reconcile started it): a spec edited while
+     * update.sh ran (a pause, a longer timeout) is no request to run it
+     * twice. LOST is never retried: update.sh may have run. */
     int ok = st.state == TQU_DETACHED_FINISHED && !st.timed_out && st.exit_code == 0;
-    if (!ok && gen < run->generation && st.state == TQU_DETACHED_FINISHED) {
+    if (!ok && gen < run->generation && st.state == TQU_DETACHED_FINISHED && run->step_was_pending) {
         launch(run, o);
-        return;
+        goto out;
     }
-    finished(run, &st, o);
+    finished(run, &st, have_pw ? redact : NULL, o);
+out:
+    OPENSSL_cleanse(password, sizeof(password));
 }
 
 int tqu_steps_vendor_running(tqu_run *run)

@@ -503,7 +503,7 @@ static void test_stream_no_wait(void **state)
     k8s_err err;
     (void)state;
     memset(&l, 0, sizeof(l));
-    const char *chunks[] = { "{\"n\":1}\n", "{\"n\":2}\n", "{\"n\":3}\n", NULL };
+    static const char *chunks[] = { "{\"n\":1}\n", "{\"n\":2}\n", "{\"n\":3}\n", NULL };
     srv.steps[0] = (struct step){ .head = OK_JSON, .chunks = chunks, .wait_between = 1 };
     srv.nsteps = 1;
     server_start();
@@ -522,7 +522,7 @@ static void test_stream_idle_timeout(void **state)
     k8s_err err;
     (void)state;
     memset(&l, 0, sizeof(l));
-    const char *chunks[] = { "{\"n\":1}\n", "{\"n\":2}\n", NULL };
+    static const char *chunks[] = { "{\"n\":1}\n", "{\"n\":2}\n", NULL };
     /* wait_between with nobody releasing: the server stalls 3 s */
     srv.steps[0] = (struct step){ .head = OK_JSON, .chunks = chunks, .wait_between = 1 };
     srv.go = -100;

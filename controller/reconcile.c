@@ -89,12 +89,6 @@ static int phase_is(const cJSON *status, const char *p)
     return strcmp(phase_of(status), p) == 0;
 }
 
-/* Is another TianqingUpgrade holding the one-upgrade-at-a-time slot? */
-static int another_active(tqu_run *run, char *who, size_t len)
-{
-    return tqu_controller_active_other(run->ctl, run->key, who, len);
-}
-
 static void log_outcome(tqu_run *run, int id, const tqu_outcome *o)
 {
     static const char *const kinds[] = { "done", "skipped", "waiting", "running", "blocked", "failed", "error" };
@@ -294,7 +288,7 @@ tqu_result tqu_reconcile(tqu_controller *ctl, const char *key)
     /* One upgrade at a time (a dry run changes nothing and takes no slot). */
     if (!run.spec.dry_run) {
         char who[512];
-        if (another_active(&run, who, sizeof(who))) {
+        if (tqu_controller_active_other(ctl, key, who, sizeof(who))) {
             char m[1024];
             snprintf(m, sizeof(m), "another upgrade is in progress (%s); this one starts when it has finished", who);
             int was = phase_is(run.status, "Blocked");

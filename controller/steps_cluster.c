@@ -428,14 +428,18 @@ void tqu__step_verify(tqu_run *run, tqu_outcome *o)
 
 /* -------------------------------------------------- Preflight, cluster side */
 
-/* The SSH password Secret: present, key present and non-empty. Never reads
- * the value into anything but a local that is wiped. */
-int tqu__check_secret(tqu_run *run, tqu_outcome *o)
+/*
+ * The SSH password, base64-decoded from the Secret, into buf (the caller
+ * wipes it). 0 on success; on failure o says what is wrong and what to do.
+ * The Secret's text is wiped before it is freed.
+ */
+int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o)
 {
     k8s_err err;
     char ebuf[1200];
     cJSON *sec = NULL;
     const char *name = run->spec.ssh_secret_name, *key = run->spec.ssh_secret_key;
+    int rc = -1;
 
     if (k8s_get(run->ctl->client, &K8S_SECRETS, run->ns, name, &sec, &err)) {
         if (k8s_err_is(&err, "NotFound"))
@@ -452,35 +456,6 @@ int tqu__check_secret(tqu_run *run, tqu_outcome *o)
         return -1;
     }
     const char *v = k8s_json_str(sec, "data", key, NULL);
-    int ok = v && v[0];
-    cJSON_Delete(sec);
-    if (!ok) {
-        OUT(o, TQU_OUT_BLOCKED, "SshSecretKeyMissing",
-            "Secret %s/%s has no non-empty key \"%s\" (spec.ssh.passwordSecretRef.key)", run->ns, name, key);
-        return -1;
-    }
-    return 0;
-}
-
-/*
- * The SSH password, base64-decoded from the Secret, into buf (wiped by the
- * caller). 0 on success; on failure o is filled.
- */
-int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o)
-{
-    k8s_err err;
-    char ebuf[1200];
-    cJSON *sec = NULL;
-    int rc = -1;
-
-    if (k8s_get(run->ctl->client, &K8S_SECRETS, run->ns, run->spec.ssh_secret_name, &sec, &err)) {
-        OUT(o, k8s_err_is(&err, "NotFound") ? TQU_OUT_BLOCKED : TQU_OUT_ERROR,
-            k8s_err_is(&err, "NotFound") ? "SshSecretNotFound" : "ApiError",
-            "cannot read Secret %s/%s: %s", run->ns, run->spec.ssh_secret_name,
-            k8s_err_str(&err, ebuf, sizeof(ebuf)));
-        return -1;
-    }
-    const char *v = k8s_json_str(sec, "data", run->spec.ssh_secret_key, NULL);
     if (v && v[0]) {
         k8s_blob b = { 0 };
         if (k8s__base64_decode(v, strlen(v), &b) == 0 && b.len > 0 && b.len < len &&
@@ -491,15 +466,23 @@ int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o)
         }
         k8s__blob_release(&b);
     }
-    /* wipe the Secret's text before it is freed */
-    cJSON *data = k8s_json_get(sec, "data", NULL), *it;
-    cJSON_ArrayForEach(it, data)
+    cJSON *it;
+    cJSON_ArrayForEach(it, k8s_json_get(sec, "data", NULL))
         if (cJSON_IsString(it))
             OPENSSL_cleanse(it->valuestring, strlen(it->valuestring));
     cJSON_Delete(sec);
     if (rc)
-        OUT(o, TQU_OUT_BLOCKED, "SshSecretKeyMissing", "Secret %s/%s has no usable key \"%s\"", run->ns,
-            run->spec.ssh_secret_name, run->spec.ssh_secret_key);
+        OUT(o, TQU_OUT_BLOCKED, "SshSecretKeyMissing",
+            "Secret %s/%s has no non-empty key \"%s\" (spec.ssh.passwordSecretRef.key)", run->ns, name, key);
+    return rc;
+}
+
+/* Preflight: the password is there and usable (read, then wiped). */
+int tqu__check_secret(tqu_run *run, tqu_outcome *o)
+{
+    char password[1024];
+    int rc = tqu__read_password(run, password, sizeof(password), o);
+    OPENSSL_cleanse(password, sizeof(password));
     return rc;
 }
 

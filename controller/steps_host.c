@@ -478,11 +478,6 @@ void tqu__step_paas(tqu_run *run, tqu_outcome *o)
                 failing, lines);
             break;
         }
-        if (run->spec.dry_run) {
-            OUT(o, TQU_OUT_DONE, "PaasCheckEdrOnly", "only %s failed and EDR is off: update.sh would skip its PaaS check",
-                failing);
-            break;
-        }
         update_sh(run, us, sizeof(us));
         if (tqu_paas_disable_check(us, run->dir, ferr, sizeof(ferr))) {
             OUT(o, TQU_OUT_BLOCKED, "UpdateScriptEditFailed", "%s", ferr);

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include "events.h"
 #include "k8s_int.h"
+#include "status.h"
 
 #define CACHE_SIZE 512          /* remembered (object, reason, message) */
 #define LIMIT_SLOTS 256         /* objects with their own token bucket */
@@ -128,24 +128,10 @@ static int allow(k8s_recorder *r, const char *uid)
     return 1;
 }
 
-static void rfc3339_now(char *buf, size_t len, char *micro, size_t mlen)
-{
-    struct timeval tv;
-    struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (micro) {
-        char base[32];
-        strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(micro, mlen, "%s.%06ldZ", base, (long)tv.tv_usec);
-    }
-}
-
 static cJSON *new_event(k8s_recorder *r, const cJSON *obj, const char *ns, const char *type,
                         const char *reason, const char *msg, char *name_out, size_t name_len)
 {
-    char now[40], micro[48];
+    char now[40];
     struct timespec ts;
     cJSON *ev = cJSON_CreateObject(), *md, *io, *src;
     const char *name = k8s_json_str(obj, "metadata", "name", NULL);
@@ -154,7 +140,7 @@ static cJSON *new_event(k8s_recorder *r, const cJSON *obj, const char *ns, const
     /* client-go: <name>.<hex unix nanoseconds> */
     snprintf(name_out, name_len, "%.200s.%llx", name ? name : "object",
              (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec);
-    rfc3339_now(now, sizeof(now), micro, sizeof(micro));
+    k8s_time_now(now, sizeof(now));
     if (!ev)
         return NULL;
     if (!cJSON_AddStringToObject(ev, "apiVersion", "v1") || !cJSON_AddStringToObject(ev, "kind", "Event") ||
@@ -180,7 +166,6 @@ static cJSON *new_event(k8s_recorder *r, const cJSON *obj, const char *ns, const
         cJSON_Delete(ev);
         return NULL;
     }
-    (void)micro;
     return ev;
 }
 
@@ -228,7 +213,7 @@ int k8s_event(k8s_recorder *r, const cJSON *obj, const char *type, const char *r
         snprintf(en, sizeof(en), "%s", hit->name);
         hit->used = k8s__now();
         pthread_mutex_unlock(&r->mu);
-        rfc3339_now(now, sizeof(now), NULL, 0);
+        k8s_time_now(now, sizeof(now));
         body = cJSON_CreateObject();
         if (!body || !cJSON_AddNumberToObject(body, "count", (double)count) ||
             !cJSON_AddStringToObject(body, "lastTimestamp", now)) {

@@ -32,7 +32,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <signal.h>
@@ -50,6 +49,7 @@
 #include "k8s.h"
 #include "backup.h"
 #include "failalloc.h"
+#include "testutil.h"
 
 extern char **environ;
 
@@ -64,23 +64,6 @@ static char base_dir[256];
 static k8s_config cfg;
 static k8s_client *cl;
 static char *self_path;
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    if (!v || !v[0]) {
-        fprintf(stderr, "%s is not set: run under tests/cluster/with-cluster.sh\n", name);
-        exit(2);
-    }
-    return v;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ------------------------------------------------------------ processes */
 
@@ -177,12 +160,6 @@ static char *make_dir(const char *name)
     snprintf(path, sizeof(path), "%s/%s", base_dir, name);
     assert_int_equal(mkdir(path, 0755), 0);
     return path;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
 }
 
 /* ------------------------------------------------------------ cluster */
@@ -382,7 +359,7 @@ static int split_lines(char *text, char ***lines)
 static void compare_with_kubectl(const char *log_path, long expect)
 {
     char *kout = NULL, **kl, **ol;
-    char *argv[] = { "kubectl", "--kubeconfig", (char *)env("TQU_KUBECONFIG_ADMIN"), "get",
+    char *argv[] = { "kubectl", "--kubeconfig", (char *)test_env("TQU_KUBECONFIG_ADMIN"), "get",
                      "deployment", "-A", "--no-headers", NULL };
     assert_int_equal(run_cmd(argv, &kout, NULL, NULL), 0);
     char *ours = read_file(log_path, NULL);
@@ -535,11 +512,11 @@ static void test_backup_matches_kubectl(void **state)
     (void)state;
     assert_true(expect >= NDEPLOY);
     dir = make_dir("main");
-    t0 = now_s();
+    t0 = test_now();
     if (tqu_backup_deployments(cl, dir, "20261205-220000", &main_res, &err))
         fail_msg("backup: %s", err.message);
     printf("# backup of %ld Deployments: %.3f s, json %llu bytes, log %llu bytes\n",
-           main_res.count, now_s() - t0, (unsigned long long)main_res.json_bytes,
+           main_res.count, test_now() - t0, (unsigned long long)main_res.json_bytes,
            (unsigned long long)main_res.log_bytes);
     assert_string_equal(main_res.dir, dir);
     assert_int_equal(main_res.restarts, 0);
@@ -850,22 +827,22 @@ static int bench_child(const char *mode, const char *dir)
     tqu_backup_result res;
     double t0;
     int rc;
-    if (k8s_config_load(&c2cfg, env("TQU_KUBECONFIG_ADMIN"), NULL, &err) ||
+    if (k8s_config_load(&c2cfg, test_env("TQU_KUBECONFIG_ADMIN"), NULL, &err) ||
         k8s_client_new(&c2cfg, NULL, &c2, &err)) {
         fprintf(stderr, "bench: %s\n", err.message);
         return 1;
     }
-    t0 = now_s();
+    t0 = test_now();
     if (!strcmp(mode, "none")) {
         rc = 0;
-        printf("0 %.3f %ld\n", now_s() - t0, vm_hwm_kib());
+        printf("0 %.3f %ld\n", test_now() - t0, vm_hwm_kib());
     } else if (!strcmp(mode, "list")) {
         long n = 0;
         rc = k8s_list(c2, &K8S_DEPLOYMENTS, NULL, NULL, count_fn, &n, NULL, &err);
-        printf("%ld %.3f %ld\n", n, now_s() - t0, vm_hwm_kib());
+        printf("%ld %.3f %ld\n", n, test_now() - t0, vm_hwm_kib());
     } else {
         rc = tqu_backup_deployments(c2, dir, "bench", &res, &err);
-        printf("%ld %.3f %ld\n", res.count, now_s() - t0, vm_hwm_kib());
+        printf("%ld %.3f %ld\n", res.count, test_now() - t0, vm_hwm_kib());
     }
     if (rc)
         fprintf(stderr, "bench %s: %s\n", mode, err.message);
@@ -884,11 +861,11 @@ static double bench_run(char *const argv[], long *count, long *maxrss_kib)
     for (int i = 0; i < 3; i++) {
         struct rusage ru;
         char *out = NULL;
-        double t0 = now_s(), secs, inner = -1;
+        double t0 = test_now(), secs, inner = -1;
         long hwm = -1;
         memset(&ru, 0, sizeof(ru));
         assert_int_equal(run_cmd(argv, &out, NULL, &ru), 0);
-        secs = now_s() - t0;
+        secs = test_now() - t0;
         if (count) {
             if (sscanf(out, "%ld %lf %ld", count, &inner, &hwm) != 3 || hwm <= 0)
                 fail_msg("bench output: %s", out);
@@ -924,15 +901,15 @@ static void test_bench_2000(void **state)
     }
     ensure_namespace(ns);
     have = count_deployments();
-    t0 = now_s();
+    t0 = test_now();
     for (n = 0; have + n < 2000; n++)
         create_deployment(ns, "bench-", (int)n);
-    printf("# bench: created %ld Deployments in %.1f s; %ld in all\n", n, now_s() - t0, have + n);
+    printf("# bench: created %ld Deployments in %.1f s; %ld in all\n", n, test_now() - t0, have + n);
     dir = make_dir("bench");
     char *zargv[] = { self_path, "--bench-child", "none", dir, NULL };
     char *bargv[] = { self_path, "--bench-child", "backup", dir, NULL };
     char *largv[] = { self_path, "--bench-child", "list", dir, NULL };
-    char *kargv[] = { "kubectl", "--kubeconfig", (char *)env("TQU_KUBECONFIG_ADMIN"), "get",
+    char *kargv[] = { "kubectl", "--kubeconfig", (char *)test_env("TQU_KUBECONFIG_ADMIN"), "get",
                       "deployment", "-A", "--no-headers", NULL };
     bench_run(zargv, &count, &rss_0);
     tl = bench_run(largv, &count, &rss_l);
@@ -954,12 +931,10 @@ static void test_bench_2000(void **state)
 
 static int setup(void **state)
 {
-    double t0 = now_s();
+    double t0 = test_now();
     char name[64];
     (void)state;
-    snprintf(base_dir, sizeof(base_dir), "%s/tqu-backup-it.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(base_dir) || chmod(base_dir, 0755) != 0)   /* 0755: see test_bad_folder */
+    if (test_mkdtemp(base_dir, sizeof(base_dir), "tqu-backup-it") != 0 || chmod(base_dir, 0755) != 0)   /* 0755: see test_bad_folder */
         return -1;
     for (size_t i = 0; i < NNS; i++)
         ensure_namespace(NAMESPACES[i]);
@@ -969,7 +944,7 @@ static int setup(void **state)
         snprintf(name, sizeof(name), "%s", i % 7 == 0 ? "x-" : "");
         create_deployment(NAMESPACES[nsi], name, i);
     }
-    printf("# set-up: %d Deployments in %.1f s\n", NDEPLOY, now_s() - t0);
+    printf("# set-up: %d Deployments in %.1f s\n", NDEPLOY, test_now() - t0);
     return 0;
 }
 
@@ -978,7 +953,7 @@ static int teardown(void **state)
     (void)state;
     for (size_t i = 0; i < NNS; i++)
         delete_deployments(NAMESPACES[i]);
-    nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    test_rmtree(base_dir);
     return 0;
 }
 
@@ -991,7 +966,7 @@ int main(int argc, char **argv)
     failalloc_install();
     k8s_err err;
     k8s_client_opts o = { .qps = -1 };
-    if (k8s_config_load(&cfg, env("TQU_KUBECONFIG_ADMIN"), NULL, &err) ||
+    if (k8s_config_load(&cfg, test_env("TQU_KUBECONFIG_ADMIN"), NULL, &err) ||
         k8s_client_new(&cfg, &o, &cl, &err)) {
         fprintf(stderr, "test_backup: %s\n", err.message);
         return 1;

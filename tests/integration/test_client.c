@@ -20,32 +20,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "k8s.h"
+#include "testutil.h"
 
 static char ns[64];
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    if (!v || !v[0]) {
-        fprintf(stderr, "%s is not set: run under tests/cluster/with-cluster.sh\n", name);
-        exit(2);
-    }
-    return v;
-}
-
-static k8s_client *client_for(const char *kubeconfig_env, k8s_config *cfg)
-{
-    k8s_err err;
-    k8s_client *c = NULL;
-    k8s_client_opts o = { .qps = -1 };
-    int rc = k8s_config_load(cfg, env(kubeconfig_env), NULL, &err);
-    if (rc)
-        fail_msg("load %s: %s", kubeconfig_env, err.message);
-    rc = k8s_client_new(cfg, &o, &c, &err);
-    if (rc)
-        fail_msg("client: %s", err.message);
-    return c;
-}
 
 static cJSON *parse(const char *s)
 {
@@ -85,7 +62,7 @@ static void identity_can_read(const char *kubeconfig_env)
     k8s_config cfg;
     k8s_err err;
     cJSON *out = NULL;
-    k8s_client *c = client_for(kubeconfig_env, &cfg);
+    k8s_client *c = test_client(kubeconfig_env, &cfg);
     int rc = k8s_get(c, &K8S_NAMESPACES, NULL, "default", &out, &err);
     assert_int_equal(rc, K8S_OK);
     assert_string_equal(k8s_json_str(out, "metadata", "name", NULL), "default");
@@ -114,7 +91,7 @@ static void test_bad_token_unauthorized(void **state)
     k8s_err err;
     k8s_client *c = NULL;
     (void)state;
-    assert_int_equal(k8s_config_load(&cfg, env("TQU_KUBECONFIG_TOKEN"), NULL, &err), K8S_OK);
+    assert_int_equal(k8s_config_load(&cfg, test_env("TQU_KUBECONFIG_TOKEN"), NULL, &err), K8S_OK);
     free(cfg.token);
     free(cfg.token_file);
     cfg.token_file = NULL;
@@ -136,7 +113,7 @@ static void test_wrong_ca_refused(void **state)
     k8s_err err;
     k8s_client *c = NULL;
     (void)state;
-    assert_int_equal(k8s_config_load(&cfg, env("TQU_KUBECONFIG_CERT"), NULL, &err), K8S_OK);
+    assert_int_equal(k8s_config_load(&cfg, test_env("TQU_KUBECONFIG_CERT"), NULL, &err), K8S_OK);
     /* A CA that signed nothing of this cluster: the client cert itself. */
     free(cfg.ca.data);
     cfg.ca.data = malloc(cfg.client_cert.len);
@@ -159,7 +136,7 @@ static void test_tls_server_name(void **state)
     k8s_client *c = NULL;
     k8s_client_opts o = { .max_retries = -1 };
     (void)state;
-    assert_int_equal(k8s_config_load(&cfg, env("TQU_KUBECONFIG_CERT"), NULL, &err), K8S_OK);
+    assert_int_equal(k8s_config_load(&cfg, test_env("TQU_KUBECONFIG_CERT"), NULL, &err), K8S_OK);
     cfg.tls_server_name = strdup("localhost");
     assert_int_equal(k8s_client_new(&cfg, &o, &c, &err), K8S_OK);
     assert_int_equal(k8s_get(c, &K8S_NAMESPACES, NULL, "default", NULL, &err), K8S_OK);
@@ -179,7 +156,7 @@ static void test_configmap_crud_and_errors(void **state)
     k8s_config cfg;
     k8s_err err;
     cJSON *out = NULL, *cm;
-    k8s_client *c = client_for("TQU_KUBECONFIG_TOKEN", &cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_TOKEN", &cfg);
     (void)state;
 
     cm = configmap("crud", "one");
@@ -261,7 +238,7 @@ static void test_percent_encoding(void **state)
 {
     k8s_config cfg;
     k8s_err err;
-    k8s_client *c = client_for("TQU_KUBECONFIG_ADMIN", &cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_ADMIN", &cfg);
     (void)state;
     /* Unescaped, "?" would start a query and "&d=e" add a parameter: the
      * server must see the whole literal name. */
@@ -281,7 +258,7 @@ static void test_tqu_status_subresource(void **state)
     k8s_config cfg;
     k8s_err err;
     cJSON *out = NULL, *obj;
-    k8s_client *c = client_for("TQU_KUBECONFIG_CERT", &cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_CERT", &cfg);
     (void)state;
 
     obj = parse("{\"apiVersion\":\"upgrade.tianqing.io/v1alpha1\",\"kind\":\"TianqingUpgrade\","
@@ -342,7 +319,7 @@ static void test_deployment_strategic_merge(void **state)
     k8s_config cfg;
     k8s_err err;
     cJSON *out = NULL, *obj, *patch;
-    k8s_client *c = client_for("TQU_KUBECONFIG_ADMIN", &cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_ADMIN", &cfg);
     (void)state;
 
     obj = parse("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"cdn\"},"
@@ -428,7 +405,7 @@ static void test_list_1200_in_pages_of_500(void **state)
     char name[64], lns[80];
     struct counter n = { 0 };
     char *rv = NULL;
-    k8s_client *c = client_for("TQU_KUBECONFIG_ADMIN", &cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_ADMIN", &cfg);
     (void)state;
 
     snprintf(lns, sizeof(lns), "%s-list", ns);
@@ -491,7 +468,7 @@ static void test_watch_stream_lines(void **state)
     k8s_err err;
     char path[256];
     struct watch_seen w = { 0 };
-    k8s_client *c = client_for("TQU_KUBECONFIG_ADMIN", &cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_ADMIN", &cfg);
     (void)state;
     for (int i = 0; i < 3; i++) {
         char name[32];
@@ -514,7 +491,7 @@ int main(void)
     k8s_client *c;
 
     snprintf(ns, sizeof(ns), "it-client-%ld", (long)getpid());
-    c = client_for("TQU_KUBECONFIG_ADMIN", &cfg);
+    c = test_client("TQU_KUBECONFIG_ADMIN", &cfg);
     ensure_namespace(c, ns);
     k8s_client_free(c);
     k8s_config_release(&cfg);

@@ -35,25 +35,9 @@
 #include <cmocka.h>
 #include "k8s.h"
 #include "informer.h"
+#include "testutil.h"
 
 #define BIG (100 * 1024)
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    if (!v || !v[0]) {
-        fprintf(stderr, "%s is not set: run under tests/cluster/with-cluster.sh\n", name);
-        exit(2);
-    }
-    return v;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Run argv (no shell); its stdout into out (NUL-terminated, may be NULL).
  * Returns the exit status, or -1. */
@@ -100,7 +84,7 @@ static int run(char *const argv[], char *out, size_t outlen)
 
 static void cluster(const char *verb)
 {
-    char *argv[] = { (char *)env("TQU_CLUSTER_SH"), (char *)verb, (char *)env("TQU_CLUSTER_DIR"), NULL };
+    char *argv[] = { (char *)test_env("TQU_CLUSTER_SH"), (char *)verb, (char *)test_env("TQU_CLUSTER_DIR"), NULL };
     if (run(argv, NULL, 0) != 0)
         fail_msg("cluster.sh %s failed", verb);
 }
@@ -122,18 +106,6 @@ static void compact_etcd_at_head(void)
     assert_true(r > 0);
     snprintf(rev, sizeof(rev), "%lld", r);
     assert_int_equal(run(cp, NULL, 0), 0);
-}
-
-static k8s_client *client_for(k8s_config *cfg)
-{
-    k8s_err err;
-    k8s_client *c = NULL;
-    k8s_client_opts o = { .qps = -1 };
-    if (k8s_config_load(cfg, env("TQU_KUBECONFIG_ADMIN"), NULL, &err))
-        fail_msg("load kubeconfig: %s", err.message);
-    if (k8s_client_new(cfg, &o, &c, &err))
-        fail_msg("client: %s", err.message);
-    return c;
 }
 
 static void make_namespace(k8s_client *c, char *ns, size_t len, const char *prefix)
@@ -243,16 +215,16 @@ static void on_event(void *ud, k8s_event_type type, const char *key, const cJSON
         e->type = type;
         snprintf(e->key, sizeof(e->key), "%s", key);
         e->value = v ? strdup(v) : NULL;
-        e->at = now_s();
+        e->at = test_now();
     }
     pthread_cond_broadcast(&s->cv);
     if (type == K8S_ADDED && s->gate_key[0] && strcmp(key, s->gate_key) == 0) {
         /* hold the informer's thread (inside the watch stream) until the
          * test opens the gate; 120 s at most so a failed test cannot hang */
-        double until = now_s() + 120;
+        double until = test_now() + 120;
         s->gate_held = 1;
         pthread_cond_broadcast(&s->cv);
-        while (!s->gate_open && now_s() < until) {
+        while (!s->gate_open && test_now() < until) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
@@ -287,7 +259,7 @@ static void on_error(void *ud, const char *what, const k8s_err *err, double retr
         snprintf(s->error_msg[s->errors], sizeof(s->error_msg[0]), "%s", err ? err->message : "");
         s->retry_in[s->errors] = retry_in;
         snprintf(s->what[s->errors], sizeof(s->what[0]), "%s", what);
-        s->error_at[s->errors] = now_s();
+        s->error_at[s->errors] = test_now();
     }
     s->errors++;
     pthread_mutex_unlock(&s->mu);
@@ -296,10 +268,10 @@ static void on_error(void *ud, const char *what, const k8s_err *err, double retr
 /* Wait until at least n events were seen; 1 if so. */
 static int wait_events(struct seen *s, int n, double timeout)
 {
-    double until = now_s() + timeout;
+    double until = test_now() + timeout;
     int ok;
     pthread_mutex_lock(&s->mu);
-    while (s->n < n && now_s() < until) {
+    while (s->n < n && test_now() < until) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 50 * 1000000L;
@@ -385,7 +357,7 @@ static int teardown(void **state)
 static void test_large_objects_whole_once_in_order(void **state)
 {
     k8s_config cfg;
-    k8s_client *c = client_for(&cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_ADMIN", &cfg);
     static struct seen s;   /* static: a failed assertion must not leave the
                                informer's thread writing to a dead frame */
     char ns[64], key[128], name[32];
@@ -400,7 +372,7 @@ static void test_large_objects_whole_once_in_order(void **state)
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof(name), "big-%d", i);
         vals[i] = big_value(i);
-        double t0 = now_s();
+        double t0 = test_now();
         put_configmap(c, ns, name, vals[i], 0);
         /* the event must come now, not when a later event pushes it out */
         if (!wait_events(&s, i + 1, 2.0))
@@ -450,7 +422,7 @@ static void test_large_objects_whole_once_in_order(void **state)
 static void test_relist_after_compaction_and_restart(void **state)
 {
     k8s_config cfg;
-    k8s_client *c = client_for(&cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_ADMIN", &cfg);
     static struct seen s;   /* static: a failed assertion must not leave the
                                informer's thread writing to a dead frame */
     char ns[64], ka[128], kb[128], kc[128], kgate[128];
@@ -496,7 +468,7 @@ static void test_relist_after_compaction_and_restart(void **state)
     cluster("restart-apiserver");
 
     /* Let the informer go on. */
-    double t0 = now_s();
+    double t0 = test_now();
     pthread_mutex_lock(&s.mu);
     s.gate_open = 1;
     pthread_cond_broadcast(&s.cv);
@@ -511,9 +483,9 @@ static void test_relist_after_compaction_and_restart(void **state)
     expect_event(&s, 4, K8S_DELETED, kb);
     assert_string_equal(s.ev[4].value, "b0");
     /* on_relist comes after the difference has been delivered */
-    double until = now_s() + 5;
+    double until = test_now() + 5;
     pthread_mutex_lock(&s.mu);
-    while (s.relists < 1 && now_s() < until) {
+    while (s.relists < 1 && test_now() < until) {
         pthread_mutex_unlock(&s.mu);
         usleep(20 * 1000);
         pthread_mutex_lock(&s.mu);
@@ -555,7 +527,7 @@ static void test_relist_after_compaction_and_restart(void **state)
 static void test_backoff_and_recovery_when_server_down(void **state)
 {
     k8s_config cfg;
-    k8s_client *c = client_for(&cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_ADMIN", &cfg);
     static struct seen s;   /* static: a failed assertion must not leave the
                                informer's thread writing to a dead frame */
     char ns[64], key[128];
@@ -566,13 +538,13 @@ static void test_backoff_and_recovery_when_server_down(void **state)
     k8s_informer *inf = start_informer(&cfg, ns, &s);
 
     cluster("stop-apiserver");
-    double down = now_s();
+    double down = test_now();
     /* let it fail a few times: at about 0, 0.8 and 2.4 s (+/-20 %); it
      * fails again while the server starts (its port opens after ~1 s) */
-    while (now_s() - down < 3.5)
+    while (test_now() - down < 3.5)
         usleep(100 * 1000);
     cluster("start-apiserver");
-    double back = now_s();
+    double back = test_now();
 
     put_configmap(c, ns, "after", "x", 0);
     snprintf(key, sizeof(key), "%s/after", ns);
@@ -615,9 +587,9 @@ static void test_backoff_and_recovery_when_server_down(void **state)
     int e0 = s.errors;
     pthread_mutex_unlock(&s.mu);
     cluster("stop-apiserver");
-    double until = now_s() + 5;
+    double until = test_now() + 5;
     pthread_mutex_lock(&s.mu);
-    while (s.errors == e0 && now_s() < until) {
+    while (s.errors == e0 && test_now() < until) {
         pthread_mutex_unlock(&s.mu);
         usleep(50 * 1000);
         pthread_mutex_lock(&s.mu);
@@ -650,7 +622,7 @@ static void test_backoff_and_recovery_when_server_down(void **state)
 static void test_silent_watch_is_not_a_failure(void **state)
 {
     k8s_config cfg;
-    k8s_client *c = client_for(&cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_ADMIN", &cfg);
     k8s_err err;
     static struct seen s;   /* static: a failed assertion must not leave the
                                informer's thread writing to a dead frame */

@@ -27,31 +27,10 @@
 #include "k8s.h"
 #include "events.h"
 #include "status.h"
+#include "testutil.h"
 
 static char ns[64];
 static const k8s_resource TQU = { "upgrade.tianqing.io", "v1alpha1", "tianqingupgrades", 1 };
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    if (!v || !v[0]) {
-        fprintf(stderr, "%s is not set: run under tests/cluster/with-cluster.sh\n", name);
-        exit(2);
-    }
-    return v;
-}
-
-static k8s_client *client_for(const char *kubeconfig_env, k8s_config *cfg)
-{
-    k8s_err err;
-    k8s_client *c = NULL;
-    k8s_client_opts o = { .qps = -1 };
-    if (k8s_config_load(cfg, env(kubeconfig_env), NULL, &err))
-        fail_msg("load %s: %s", kubeconfig_env, err.message);
-    if (k8s_client_new(cfg, &o, &c, &err))
-        fail_msg("client: %s", err.message);
-    return c;
-}
 
 /* Requests seen by a client, as "VERB code" in order. */
 struct trace {
@@ -157,8 +136,8 @@ static void test_status_conflict_retried(void **state)
     k8s_config cfg, cfg2;
     k8s_err err;
     struct trace t = { 0 };
-    k8s_client *c = client_for("TQU_KUBECONFIG_CERT", &cfg);
-    k8s_client *other = client_for("TQU_KUBECONFIG_TOKEN", &cfg2);
+    k8s_client *c = test_client("TQU_KUBECONFIG_CERT", &cfg);
+    k8s_client *other = test_client("TQU_KUBECONFIG_TOKEN", &cfg2);
     cJSON *obj, *out = NULL;
     int written = 0;
     (void)state;
@@ -212,8 +191,8 @@ static void test_finalizer_guarded_by_test_op(void **state)
     k8s_config cfg, cfg2;
     k8s_err err;
     struct trace t = { 0 };
-    k8s_client *c = client_for("TQU_KUBECONFIG_CERT", &cfg);
-    k8s_client *other = client_for("TQU_KUBECONFIG_TOKEN", &cfg2);
+    k8s_client *c = test_client("TQU_KUBECONFIG_CERT", &cfg);
+    k8s_client *other = test_client("TQU_KUBECONFIG_TOKEN", &cfg2);
     cJSON *stale, *patch, *live = NULL;
     const char *f = "upgrade.tianqing.io/test";
     (void)state;
@@ -312,7 +291,7 @@ static void test_events_aggregate_and_rate_limit(void **state)
 {
     k8s_config cfg;
     k8s_err err;
-    k8s_client *c = client_for("TQU_KUBECONFIG_ADMIN", &cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_ADMIN", &cfg);
     k8s_recorder *r = NULL;
     (void)state;
 
@@ -395,7 +374,7 @@ int main(void)
     char buf[256];
 
     snprintf(ns, sizeof(ns), "it-status-%ld", (long)getpid());
-    k8s_client *c = client_for("TQU_KUBECONFIG_ADMIN", &cfg);
+    k8s_client *c = test_client("TQU_KUBECONFIG_ADMIN", &cfg);
     snprintf(buf, sizeof(buf), "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}", ns);
     cJSON *o = cJSON_Parse(buf);
     if (k8s_create(c, &K8S_NAMESPACES, NULL, o, NULL, &err)) {

@@ -20,7 +20,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -37,6 +36,7 @@
 #include <cmocka.h>
 #include "failalloc.h"
 #include "child.h"
+#include "testutil.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -44,22 +44,12 @@ typedef struct fx {
     char dir[64];
 } fx;
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(p);
-    return 0;
-}
-
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/tqu-child-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (test_mkdtemp(f->dir, sizeof(f->dir), "tqu-child") != 0) {
         free(f);
         return -1;
     }
@@ -70,7 +60,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    test_rmtree(f->dir);
     free(f);
     return 0;
 }
@@ -126,13 +116,6 @@ static void sleep_ms(long ms)
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Gone: no such process, or a zombie nobody reaps (pid 1 may not). */
@@ -484,12 +467,12 @@ static void test_run_timeout_kills_group(void **state)
     spec.log_path = pathf(log, f, "group.log");
     spec.timeout_ms = 1000;
     spec.grace_ms = 1000;
-    t0 = now_s();
+    t0 = test_now();
     assert_int_equal(tqu_child_run(&spec, &r), TQU_CHILD_OK);
-    assert_true(now_s() - t0 >= 0.9);
+    assert_true(test_now() - t0 >= 0.9);
     /* TERM was enough (the shell died of it); a grandchild left as a zombie by a slow
        init can keep the group "present" until the grace ends */
-    assert_true(now_s() - t0 < 2.6);
+    assert_true(test_now() - t0 < 2.6);
     assert_int_equal(r.timed_out, 1);
     assert_int_equal(r.exited, 0);
     assert_int_equal(r.signal, SIGTERM);
@@ -504,10 +487,10 @@ static void test_run_timeout_kills_group(void **state)
     spec.argv = ARGV("sh", s);
     spec.timeout_ms = 500;
     spec.grace_ms = 500;
-    t0 = now_s();
+    t0 = test_now();
     assert_int_equal(tqu_child_run(&spec, &r), TQU_CHILD_OK);
-    assert_true(now_s() - t0 >= 0.95);
-    assert_true(now_s() - t0 < 2.5);
+    assert_true(test_now() - t0 >= 0.95);
+    assert_true(test_now() - t0 < 2.5);
     assert_int_equal(r.timed_out, 1);
     assert_int_equal(r.signal, SIGKILL);
     grandchild = read_pid_file(gc);
@@ -1161,16 +1144,16 @@ static void test_detached_timeout_unpolled(void **state)
     spec.log_path = pathf(log, f, "long.log");
     spec.timeout_ms = 1000;
     spec.grace_ms = 500;
-    t0 = now_s();
+    t0 = test_now();
     assert_int_equal(tqu_detached_start(&spec, dir, &st), TQU_CHILD_OK);
     grandchild = read_pid_file(gc);
     /* nobody polls: only look for the exit file to appear */
     pathf(ex, f, "state/exit");
-    while (stat(ex, &sb) < 0 && now_s() - t0 < 5)
+    while (stat(ex, &sb) < 0 && test_now() - t0 < 5)
         sleep_ms(50);
     assert_int_equal(stat(ex, &sb), 0);
-    assert_true(now_s() - t0 >= 0.9);
-    assert_true(now_s() - t0 < 3.0);
+    assert_true(test_now() - t0 >= 0.9);
+    assert_true(test_now() - t0 < 3.0);
     assert_true(wait_gone(grandchild, 2000));
     assert_int_equal(tqu_detached_poll(dir, NULL, 0, &st), TQU_CHILD_OK);
     assert_int_equal(st.state, TQU_DETACHED_FINISHED);
@@ -1382,9 +1365,9 @@ static void test_detached_kill(void **state)
     spec.grace_ms = 500;
     assert_int_equal(tqu_detached_start(&spec, dir, &st), TQU_CHILD_OK);
     grandchild = read_pid_file(gc);
-    t0 = now_s();
+    t0 = test_now();
     assert_int_equal(tqu_detached_kill(dir, NULL, 0), TQU_CHILD_OK);
-    assert_true(now_s() - t0 < 0.3);            /* the supervisor does the waiting */
+    assert_true(test_now() - t0 < 0.3);            /* the supervisor does the waiting */
     assert_true(wait_state(dir, TQU_DETACHED_FINISHED, 3000, &st));
     assert_int_equal(st.cancelled, 1);
     assert_int_equal(st.timed_out, 0);

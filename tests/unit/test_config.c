@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +30,7 @@
 #include "k8s.h"
 #include "k8s_int.h"
 #include "failalloc.h"
+#include "testutil.h"
 
 #define CA_PEM "-----BEGIN CERTIFICATE-----\nQ0EgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
 #define CERT_PEM "-----BEGIN CERTIFICATE-----\nY2xpZW50IGNlcnQ=\n-----END CERTIFICATE-----\n"
@@ -50,23 +50,13 @@ static const char *const env_vars[] = {
 static int setup(void **state)
 {
     (void)state;
-    strcpy(tmp, "/tmp/test_config-XXXXXX");
-    if (!mkdtemp(tmp) || !getcwd(saved_cwd, sizeof(saved_cwd)))
+    if (test_mkdtemp(tmp, sizeof(tmp), "test_config") != 0 || !getcwd(saved_cwd, sizeof(saved_cwd)))
         return -1;
     for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++)
         unsetenv(env_vars[i]);
     setenv("HOME", tmp, 1);     /* no .kube/config unless a test writes one */
     k8s__exec_timeout_ms = 30000;
     return 0;
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    chmod(p, 0700);
-    return remove(p);
 }
 
 static int teardown(void **state)
@@ -76,7 +66,7 @@ static int teardown(void **state)
         return -1;
     for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++)
         unsetenv(env_vars[i]);
-    return nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return test_rmtree(tmp);
 }
 
 /* tmp + "/" + rel, in one of a few rotating buffers. */
@@ -167,18 +157,6 @@ static void assert_cfg_empty(const k8s_config *cfg)
 {
     static const k8s_config zero;
     assert_memory_equal(cfg, &zero, sizeof(zero));
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-    if (!strstr(hay, needle))
-        fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
-}
-
-static void assert_not_contains(const char *hay, const char *needle)
-{
-    if (strstr(hay, needle))
-        fail_msg("\"%s\" contains \"%s\"", hay, needle);
 }
 
 /* Load a kubeconfig expected to fail with rc; returns the message. */

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "prom_parse.h"
+#include "testutil.h"
 
 /* Response bodies are kept with the real allocator so that failing the
  * server's allocations never fails the test's own. */
@@ -189,13 +190,6 @@ static void expect(int port, const char *method, const char *path, long code, co
     if (body)
         assert_string_equal(r.body ? r.body : "", body);
     resp_release(&r);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static tqu_health *start(const char *addr, const tqu_health_hooks *hooks)
@@ -518,9 +512,9 @@ static void test_stop_is_prompt_with_clients(void **state)
             break;
     usleep(200 * 1000);
 
-    t = now();
+    t = test_now();
     tqu_health_stop(h);
-    t = now() - t;
+    t = test_now() - t;
     if (t >= 1.0)
         fail_msg("stop took %.3f s", t);
 
@@ -545,9 +539,9 @@ static void test_start_stop_many(void **state)
         tqu_health *h = start("127.0.0.1:0", NULL);
         if (i % 2)
             expect(tqu_health_port(h), "GET", "/metrics", 200, NULL);
-        double t = now();
+        double t = test_now();
         tqu_health_stop(h);
-        assert_true(now() - t < 1.0);
+        assert_true(test_now() - t < 1.0);
     }
 }
 

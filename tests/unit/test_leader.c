@@ -28,13 +28,7 @@
 #include <cmocka.h>
 #include "k8s.h"
 #include "leader.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "testutil.h"
 
 /* ------------------------------------------------------ the fake server */
 
@@ -95,7 +89,7 @@ static void reply(int fd, int code, const char *body)
 /* With mu held: wait until `until` (and while hang is set), or the end. */
 static void wait_until_locked(double until)
 {
-    while (!fk.ending && (fk.hang || now_s() < until)) {
+    while (!fk.ending && (fk.hang || test_now() < until)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 10 * 1000000L;
@@ -144,12 +138,12 @@ static void *conn_main(void *arg)
                 cJSON_AddStringToObject(md, "resourceVersion", nrv);
                 cJSON_Delete(fk.lease);
                 fk.lease = in;
-                fk.last_store = now_s();
+                fk.last_store = test_now();
                 fk.stores++;
                 code = put ? 200 : 201;
                 out = cJSON_PrintUnformatted(fk.lease);
                 if (put && fk.reply_delay > 0) {
-                    wait_until_locked(now_s() + fk.reply_delay);
+                    wait_until_locked(test_now() + fk.reply_delay);
                     fk.reply_delay = 0;
                     fk.hang = 1;
                 }
@@ -210,8 +204,8 @@ static int teardown(void **state)
     pthread_mutex_lock(&fk.mu);
     fk.ending = 1;
     pthread_cond_broadcast(&fk.cv);
-    double until = now_s() + 10;
-    while (fk.conns_open > 0 && now_s() < until) {
+    double until = test_now() + 10;
+    while (fk.conns_open > 0 && test_now() < until) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
@@ -242,8 +236,8 @@ static k8s_leader *leader(double lease, double deadline, double retry, const cha
 
 static int wait_leading(k8s_leader *l, double timeout)
 {
-    double until = now_s() + timeout;
-    while (!k8s_leader_is_leader(l) && now_s() < until)
+    double until = test_now() + timeout;
+    while (!k8s_leader_is_leader(l) && test_now() < until)
         usleep(10 * 1000);
     return k8s_leader_is_leader(l);
 }
@@ -260,16 +254,16 @@ static void test_late_answer_counts_from_request(void **state)
     pthread_mutex_lock(&fk.mu);
     fk.reply_delay = 1.0;
     pthread_mutex_unlock(&fk.mu);
-    double end = now_s() + 4.5, worst = 0;
+    double end = test_now() + 4.5, worst = 0;
     int leading_seen = 0;
-    while (now_s() < end) {
+    while (test_now() < end) {
         pthread_mutex_lock(&fk.mu);
         double stored = fk.last_store;
         pthread_mutex_unlock(&fk.mu);
         if (k8s_leader_is_leader(l)) {
             leading_seen++;
             /* measured after the call: is_leader was true at most now */
-            double since = now_s() - stored;
+            double since = test_now() - stored;
             if (since > worst)
                 worst = since;
         }
@@ -298,9 +292,9 @@ static void test_release_with_hung_server_is_bounded(void **state)
     fk.hang = 1;              /* accepts, reads, never answers */
     pthread_mutex_unlock(&fk.mu);
     usleep(500 * 1000);       /* a renewal is now in flight */
-    double t0 = now_s();
+    double t0 = test_now();
     k8s_leader_release(l);
-    double took = now_s() - t0;
+    double took = test_now() - t0;
     printf("# release with the server hung took %.2f s (request timeout 5 s)\n", took);
     /* the renewal in flight is cut short; only the release's own request
      * runs into the timeout */

@@ -17,7 +17,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,34 +27,22 @@
 
 #include "k8s.h"
 #include "failalloc.h"
+#include "testutil.h"
 #include "fsutil.h"
 #include "paas.h"
 
 static char tmp[64];
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    strcpy(tmp, "/tmp/test_paas-XXXXXX");
-    return mkdtemp(tmp) ? 0 : -1;
+    return test_mkdtemp(tmp, sizeof(tmp), "test_paas");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-    if (!strstr(hay, needle))
-        fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
+    return test_rmtree(tmp);
 }
 
 /* Classify text; fail the test on an error. Caller releases r. */

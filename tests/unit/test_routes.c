@@ -17,7 +17,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include "failalloc.h"
 #include "fsutil.h"
 #include "routes.h"
+#include "testutil.h"
 
 #define TO "10.7.0.2800"
 
@@ -46,18 +46,11 @@ static const char *const supported[] = {
 static char tmp[64];
 static char repo_file[PATH_MAX];
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
     const char *repo = getenv("TQU_REPO");
     (void)state;
-    strcpy(tmp, "/tmp/test_routes-XXXXXX");
-    if (!mkdtemp(tmp))
+    if (test_mkdtemp(tmp, sizeof(tmp), "test_routes") != 0)
         return -1;
     snprintf(repo_file, sizeof(repo_file), "%s/routes/" TQU_ROUTES_FILE, repo ? repo : ".");
     return 0;
@@ -66,7 +59,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return test_rmtree(tmp);
 }
 
 static const char *write_tmp(const char *name, const char *text)

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,29 +24,22 @@
 
 #include "k8s.h"
 #include "failalloc.h"
+#include "testutil.h"
 #include "fsutil.h"
 #include "template.h"
 
 static char tmp[64];
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    chmod(p, 0700);
-    return remove(p);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    strcpy(tmp, "/tmp/test_template-XXXXXX");
-    return mkdtemp(tmp) ? 0 : -1;
+    return test_mkdtemp(tmp, sizeof(tmp), "test_template");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return test_rmtree(tmp);
 }
 
 /* Create tmp/name with some content and the given mtime (0: now). */
@@ -67,12 +59,6 @@ static const char *in_tmp(const char *name)
     static char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", tmp, name);
     return path;
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-    if (!strstr(hay, needle))
-        fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
 }
 
 /* ------------------------------------------------------------ name times */

@@ -42,77 +42,17 @@ tmp=$(mktemp -d)
 T0=$(date +%s)
 FIX=$TQU_REPO/tests/fixtures
 
-# Vendor processes of our trees: by the pids the controller's supervisor
-# recorded, and only if they still run in our temporary folder.
-kill_vendor_leftovers() {
-  local f p
-  for f in "$tmp"/c/*/backups/*/upgrade-g*/pid; do
-    [ -f "$f" ] || continue
-    for p in $(jq -r '.childPid, .supervisorPid' "$f" 2>/dev/null); do
-      case $(readlink "/proc/$p/cwd" 2>/dev/null) in
-      "$tmp"/*) kill -KILL -- "-$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null ;;
-      esac
-    done
-  done
-}
 blocked_cleanup() {
   local n
   up_kubelet_stop
   for n in "${!UP_PIDS[@]}"; do up_stop "$n" KILL; done
-  kill_vendor_leftovers
+  up_kill_vendor_leftovers "$tmp"
   rm -rf "$tmp"
 }
 trap blocked_cleanup EXIT
 
 # ------------------------------------------------------------------ helpers
 
-# A fresh fake tree for case NAME in $tmp/c/NAME/qax; sets UP_DIR and the
-# tree.env variables (QAXDATA, OLD_DIR, UPDATE_SH, TQU_FAKE_RECORD, ...).
-case_tree() {
-  local name=$1
-  shift
-  UP_DIR=$tmp/c/$name
-  mkdir -p "$UP_DIR"
-  # shellcheck disable=SC2068
-  "$FIX/make-qaxdata.sh" "$UP_DIR/qax" --scenario update_seconds=1 "$@" >/dev/null || return 1
-  # shellcheck disable=SC1091
-  source "$UP_DIR/qax/fake/tree.env"
-}
-
-sabre_present() {
-  kubectl -n default-sabre-server get deploy sabre-server >/dev/null 2>&1 &&
-    kubectl -n default-sabre-server get svc sabre-server-service >/dev/null 2>&1
-}
-sabre_gone() {
-  ! kubectl -n default-sabre-server get deploy sabre-server >/dev/null 2>&1 &&
-    ! kubectl -n default-sabre-server get svc sabre-server-service >/dev/null 2>&1
-}
-cdn_untouched() {
-  kubectl -n default get deploy darwin-cdn -o json | jq -e '
-    ([.spec.template.spec.volumes[]? | select(.name=="darwin-cdn-data")] | length == 0) and
-    (.spec.template.spec.affinity.podAntiAffinity == null)' >/dev/null
-}
-cdn_tuned() {
-  kubectl -n default get deploy darwin-cdn -o json | jq -e '
-    ([.spec.template.spec.volumes[]? | select(.name=="darwin-cdn-data")] | length == 1) and
-    (.spec.template.spec.affinity.podAntiAffinity != null)' >/dev/null
-}
-# The simulated cluster as the vendor left it (the stand-in kubelet rolls
-# out what is re-created).
-reset_cluster() {
-  sabre_present || kubectl apply -f "$FIX/cluster-objects.yaml" >/dev/null 2>&1
-  cdn_untouched || kubectl replace -f "$FIX/darwin-cdn-untuned.yaml" >/dev/null
-}
-
-# "<phase> <reason>": the Stalled condition's reason when it is True, else Ready's.
-state_of() { echo "$(up_phase "$1" "$2") $(up_reason "$1" "$2")"; }
-at_state() { [ "$(state_of "$1" "$2")" = "$3" ]; }
-cond() {  # cond NS NAME TYPE FIELD
-  kubectl -n "$1" get tqu "$2" -o json | jq -r --arg t "$3" --arg f "$4" \
-    '[.status.conditions[]? | select(.type==$t) | .[$f]][0] // "" | gsub("\n"; " / ")'
-}
-update_calls() { cat "$TQU_FAKE_RECORD/update.sh.calls" 2>/dev/null || echo 0; }
-paas_calls() { grep -l -- '--actions=paas_check' "$TQU_FAKE_RECORD"/darwin-client.*.argv 2>/dev/null | wc -l; }
 state_files() { find "$UP_DIR/backups" -type f 2>/dev/null | wc -l; }
 
 # steps_shape NS NAME STEP STATE: the steps before STEP Succeeded or
@@ -140,13 +80,13 @@ check_effects() {  # check_effects LABEL NS NAME EFFECTS(comma list)
     nobackup) e2e_eq "$label: no backup files" 0 "$(find "$UP_DIR/backups" -name 'deploy_*' 2>/dev/null | wc -l)" ;;
     backup) e2e_eq "$label: one backup (deploy_*.json and .log)" "1 1" \
       "$(find "$UP_DIR/backups" -name 'deploy_*.json' | wc -l) $(find "$UP_DIR/backups" -name 'deploy_*.log' | wc -l)" ;;
-    nopaas) e2e_eq "$label: the PaaS check never ran" 0 "$(paas_calls)" ;;
-    norun) e2e_eq "$label: update.sh never ran" 0 "$(update_calls)" ;;
-    ran1) e2e_eq "$label: update.sh ran exactly once" 1 "$(update_calls)" ;;
-    sabre) e2e_check "$label: sabre Deployment and Service still there" sabre_present ;;
-    nosabre) e2e_check "$label: sabre Deployment and Service deleted (SabreCleanup ran)" sabre_gone ;;
-    cdn) e2e_check "$label: darwin-cdn untouched" cdn_untouched ;;
-    tuned) e2e_check "$label: darwin-cdn tuned (CdnTuning ran)" cdn_tuned ;;
+    nopaas) e2e_eq "$label: the PaaS check never ran" 0 "$(up_paas_calls)" ;;
+    norun) e2e_eq "$label: update.sh never ran" 0 "$(up_update_calls)" ;;
+    ran1) e2e_eq "$label: update.sh ran exactly once" 1 "$(up_update_calls)" ;;
+    sabre) e2e_check "$label: sabre Deployment and Service still there" up_sabre_present ;;
+    nosabre) e2e_check "$label: sabre Deployment and Service deleted (SabreCleanup ran)" up_sabre_gone ;;
+    cdn) e2e_check "$label: darwin-cdn untouched" up_cdn_untouched ;;
+    tuned) e2e_check "$label: darwin-cdn tuned (CdnTuning ran)" up_cdn_tuned ;;
     pristine) e2e_check "$label: update.sh not edited, no copy of it kept" \
       bash -c "! grep -q -- 'execute.type=k8s --paas.check=false' '$UPDATE_SH' && [ -z \"\$(find '$UP_DIR/backups' -name '*.orig' 2>/dev/null)\" ]" ;;
     *) e2e_not_ok "$label: unknown effect $e" ;;
@@ -246,28 +186,28 @@ check_another_active() {
   local label=$1 ns=$2 name=$3 ns2=tqu-b-another uid2
   up_secret "$ns2"
   up_apply "$ns2" second "  initialVersion: 10.5.0.3000"
-  if e2e_eventually 20 at_state "$ns2" second "Blocked AnotherUpgradeActive"; then
+  if e2e_eventually 20 up_at_state "$ns2" second "Blocked AnotherUpgradeActive"; then
     e2e_ok "$label: a second upgrade is Blocked AnotherUpgradeActive"
   else
-    e2e_not_ok "$label: a second upgrade is Blocked AnotherUpgradeActive" "state: $(state_of "$ns2" second)"
+    e2e_not_ok "$label: a second upgrade is Blocked AnotherUpgradeActive" "state: $(up_state_of "$ns2" second)"
   fi
   e2e_match "$label: its message names the active one" \
     "another upgrade is in progress \\(${ns}/${name}[,)].*this one starts when it has finished" \
-    "$(cond "$ns2" second Stalled message)"
-  e2e_eq "$label: ... Stalled=True" True "$(cond "$ns2" second Stalled status)"
+    "$(up_cond "$ns2" second Stalled message)"
+  e2e_eq "$label: ... Stalled=True" True "$(up_cond "$ns2" second Stalled status)"
   e2e_check "$label: ... all its steps Pending" steps_shape "$ns2" second Validate Pending
   uid2=$(kubectl -n "$ns2" get tqu second -o jsonpath='{.metadata.uid}')
   e2e_check "$label: ... no state folder of its own" test ! -e "$UP_DIR/backups/$ns2.second.$uid2"
-  e2e_eq "$label: ... update.sh still never ran" 0 "$(update_calls)"
+  e2e_eq "$label: ... update.sh still never ran" 0 "$(up_update_calls)"
   # the first one deleted: the second starts and completes
   kubectl -n "$ns" delete tqu "$name" --wait=true --timeout=60s >/dev/null
-  if e2e_eventually 60 at_state "$ns2" second "Succeeded UpgradeSucceeded"; then
+  if e2e_eventually 60 up_at_state "$ns2" second "Succeeded UpgradeSucceeded"; then
     e2e_ok "$label: once the first is deleted the second runs to Succeeded"
   else
     e2e_not_ok "$label: once the first is deleted the second runs to Succeeded" \
-      "state: $(state_of "$ns2" second)" "$(steps_text "$ns2" second)"
+      "state: $(up_state_of "$ns2" second)" "$(steps_text "$ns2" second)"
   fi
-  e2e_eq "$label: ... update.sh ran once (for the second)" 1 "$(update_calls)"
+  e2e_eq "$label: ... update.sh ran once (for the second)" 1 "$(up_update_calls)"
   kubectl -n "$ns2" delete tqu second --wait=true --timeout=60s >/dev/null
 }
 
@@ -288,9 +228,9 @@ run_case() {
   local -a optv=()
   t0=$(date +%s)
 
-  reset_cluster
+  up_reset_cluster
   eval "optv=($opts)"
-  if ! case_tree "$name" "${optv[@]}"; then e2e_not_ok "$name: fake tree"; return; fi
+  if ! up_case_tree "$tmp" "$name" "${optv[@]}"; then e2e_not_ok "$name: fake tree"; return; fi
   up_secret "$ns"
   if [ -n "$setup" ] && ! out=$(eval "$setup" 2>&1); then e2e_not_ok "$name: setup" "$out"; return; fi
   eval "spec=\"$spec\""
@@ -304,10 +244,10 @@ run_case() {
     SUMMARY+=("$name | refused at admission | $out")
     return
   fi
-  if e2e_eventually 60 at_state "$ns" "$name" "$phase $reason"; then
+  if e2e_eventually 60 up_at_state "$ns" "$name" "$phase $reason"; then
     e2e_ok "$name: phase $phase, reason $reason"
   else
-    e2e_not_ok "$name: phase $phase, reason $reason" "state: $(state_of "$ns" "$name")" \
+    e2e_not_ok "$name: phase $phase, reason $reason" "state: $(up_state_of "$ns" "$name")" \
       "message: $(kubectl -n "$ns" get tqu "$name" -o jsonpath='{.status.message}')"
   fi
   json=$(kubectl -n "$ns" get tqu "$name" -o json)
@@ -348,7 +288,7 @@ run_case() {
     e2e_not_ok "$name: $shape" "$(steps_text "$ns" "$name")"
   fi
   check_effects "$name" "$ns" "$name" "$effects"
-  SUMMARY+=("$name | $(state_of "$ns" "$name") | $msg")
+  SUMMARY+=("$name | $(up_state_of "$ns" "$name") | $msg")
   [ "$extra" = - ] || "$extra" "$name" "$ns" "$name"
   kubectl -n "$ns" delete tqu "$name" --ignore-not-found --wait=true --timeout=60s >/dev/null 2>&1 ||
     e2e_not_ok "$name: deleted"
@@ -388,22 +328,22 @@ audit_writes() {  # every write to an object in namespace $1, one line each
 reconciles() { grep '"msg":"reconciled"' "$tmp/ctl.log" | grep -c "\"key\":\"$1\""; }
 rv() { kubectl -n "$1" get tqu "$2" -o jsonpath='{.metadata.resourceVersion}'; }
 if [ -z "${TQU_CASES:-}" ]; then
-  reset_cluster
-  case_tree idle
+  up_reset_cluster
+  up_case_tree "$tmp" idle
   nsx=tqu-b-idle-blocked nsy=tqu-b-idle-waiting x=idle-x y=idle-y
   kubectl create namespace "$nsx" >/dev/null
   up_secret "$nsy"
   up_apply "$nsx" "$x"
-  if e2e_eventually 30 at_state "$nsx" "$x" "Blocked SshSecretNotFound"; then
+  if e2e_eventually 30 up_at_state "$nsx" "$x" "Blocked SshSecretNotFound"; then
     e2e_ok "idle: X Blocked SshSecretNotFound"
   else
-    e2e_not_ok "idle: X Blocked SshSecretNotFound" "$(state_of "$nsx" "$x")"
+    e2e_not_ok "idle: X Blocked SshSecretNotFound" "$(up_state_of "$nsx" "$x")"
   fi
   up_apply "$nsy" "$y"
-  if e2e_eventually 30 at_state "$nsy" "$y" "Blocked AnotherUpgradeActive"; then
+  if e2e_eventually 30 up_at_state "$nsy" "$y" "Blocked AnotherUpgradeActive"; then
     e2e_ok "idle: Y Blocked AnotherUpgradeActive (a Blocked one holds the slot)"
   else
-    e2e_not_ok "idle: Y Blocked AnotherUpgradeActive (a Blocked one holds the slot)" "$(state_of "$nsy" "$y")"
+    e2e_not_ok "idle: Y Blocked AnotherUpgradeActive (a Blocked one holds the slot)" "$(up_state_of "$nsy" "$y")"
   fi
   e2e_match "idle: Y's message names X" "another upgrade is in progress \\($nsx/$x" \
     "$(kubectl -n "$nsy" get tqu "$y" -o jsonpath='{.status.message}')"
@@ -421,13 +361,13 @@ if [ -z "${TQU_CASES:-}" ]; then
     "$(audit_writes "$nsx" | tail -n +$((ax + 1)))"
   e2e_eq "idle: no API write in Y's namespace (status, Events), per the audit log" "" \
     "$(audit_writes "$nsy" | tail -n +$((ay + 1)))"
-  e2e_eq "idle: X still Blocked SshSecretNotFound" "Blocked SshSecretNotFound" "$(state_of "$nsx" "$x")"
+  e2e_eq "idle: X still Blocked SshSecretNotFound" "Blocked SshSecretNotFound" "$(up_state_of "$nsx" "$x")"
   # X deleted: Y, waiting behind it, goes ahead
   kubectl -n "$nsx" delete tqu "$x" --wait=true --timeout=60s >/dev/null
-  if e2e_eventually 60 at_state "$nsy" "$y" "Succeeded UpgradeSucceeded"; then
+  if e2e_eventually 60 up_at_state "$nsy" "$y" "Succeeded UpgradeSucceeded"; then
     e2e_ok "idle: X deleted, Y runs to Succeeded"
   else
-    e2e_not_ok "idle: X deleted, Y runs to Succeeded" "$(state_of "$nsy" "$y")" "$(steps_text "$nsy" "$y")"
+    e2e_not_ok "idle: X deleted, Y runs to Succeeded" "$(up_state_of "$nsy" "$y")" "$(steps_text "$nsy" "$y")"
   fi
   kubectl -n "$nsy" delete tqu "$y" --wait=true --timeout=60s >/dev/null
 fi

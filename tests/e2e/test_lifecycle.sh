@@ -24,54 +24,19 @@ tmp=$(mktemp -d)
 T0=$(date +%s)
 FIX=$TQU_REPO/tests/fixtures
 
-kill_vendor_leftovers() {
-  local f p
-  for f in "$tmp"/c/*/backups/*/upgrade-g*/pid; do
-    [ -f "$f" ] || continue
-    for p in $(jq -r '.childPid, .supervisorPid' "$f" 2>/dev/null); do
-      case $(readlink "/proc/$p/cwd" 2>/dev/null) in
-      "$tmp"/*) kill -KILL -- "-$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null ;;
-      esac
-    done
-  done
-}
 lifecycle_cleanup() {
   local n
   up_kubelet_stop
   for n in "${!UP_PIDS[@]}"; do up_stop "$n" KILL; done
-  kill_vendor_leftovers
+  up_kill_vendor_leftovers "$tmp"
   rm -rf "$tmp"
 }
 trap lifecycle_cleanup EXIT
 
 # ------------------------------------------------------------------ helpers
-case_tree() {
-  local name=$1
-  shift
-  UP_DIR=$tmp/c/$name
-  mkdir -p "$UP_DIR"
-  "$FIX/make-qaxdata.sh" "$UP_DIR/qax" --scenario update_seconds=1 "$@" >/dev/null || return 1
-  # shellcheck disable=SC1091
-  source "$UP_DIR/qax/fake/tree.env"
-}
-sabre_present() {
-  kubectl -n default-sabre-server get deploy sabre-server >/dev/null 2>&1 &&
-    kubectl -n default-sabre-server get svc sabre-server-service >/dev/null 2>&1
-}
-cdn_untouched() {
-  kubectl -n default get deploy darwin-cdn -o json | jq -e '
-    ([.spec.template.spec.volumes[]? | select(.name=="darwin-cdn-data")] | length == 0) and
-    (.spec.template.spec.affinity.podAntiAffinity == null)' >/dev/null
-}
-reset_cluster() {
-  sabre_present || kubectl apply -f "$FIX/cluster-objects.yaml" >/dev/null 2>&1
-  cdn_untouched || kubectl replace -f "$FIX/darwin-cdn-untuned.yaml" >/dev/null
-}
-state_of() { echo "$(up_phase "$1" "$2") $(up_reason "$1" "$2")"; }
-at_state() { [ "$(state_of "$1" "$2")" = "$3" ]; }
 wait_state() {  # wait_state SECONDS NS NAME "PHASE REASON" DESC
-  if e2e_eventually "$1" at_state "$2" "$3" "$4"; then e2e_ok "$5"
-  else e2e_not_ok "$5" "state: $(state_of "$2" "$3")" "$(steps_text "$2" "$3")" \
+  if e2e_eventually "$1" up_at_state "$2" "$3" "$4"; then e2e_ok "$5"
+  else e2e_not_ok "$5" "state: $(up_state_of "$2" "$3")" "$(steps_text "$2" "$3")" \
     "message: $(kubectl -n "$2" get tqu "$3" -o jsonpath='{.status.message}')"; fi
 }
 step_state() { kubectl -n "$1" get tqu "$2" -o json | jq -r --arg s "$3" '.status.steps[] | select(.name==$s) | .state'; }
@@ -81,12 +46,6 @@ launched() {  # update.sh started: status.upgrade.pid recorded, step Running
 }
 steps_text() { kubectl -n "$1" get tqu "$2" -o json | jq -r '[.status.steps[] | "\(.name)=\(.state)"] | join(" ")'; }
 attempts_text() { kubectl -n "$1" get tqu "$2" -o json | jq -r '[.status.steps[] | "\(.name)=\(.attempts)"] | join(" ")'; }
-update_calls() { cat "$TQU_FAKE_RECORD/update.sh.calls" 2>/dev/null || echo 0; }
-paas_calls() { grep -l -- '--actions=paas_check' "$TQU_FAKE_RECORD"/darwin-client.*.argv 2>/dev/null | wc -l; }
-cond() {  # cond NS NAME TYPE FIELD
-  kubectl -n "$1" get tqu "$2" -o json | jq -r --arg t "$3" --arg f "$4" \
-    '[.status.conditions[]? | select(.type==$t) | .[$f]][0] // ""'
-}
 delete_tqu() { kubectl -n "$1" delete tqu "$2" --ignore-not-found --wait=true --timeout=90s >/dev/null; }
 
 UP_DIR=$tmp
@@ -97,7 +56,7 @@ up_controller ctl || { e2e_not_ok "controller started" "$(tail -n 20 "$tmp/ctl.l
 
 # ================================================================ dry run
 ns=tqu-l-dryrun
-case_tree dryrun
+up_case_tree "$tmp" dryrun
 up_secret "$ns"
 up_apply "$ns" dry "  dryRun: true"
 wait_state 30 "$ns" dry "Succeeded DryRunComplete" "dry run: phase Succeeded, reason DryRunComplete"
@@ -126,10 +85,10 @@ e2e_eq "dry run: Validate and Preflight Succeeded, the rest Pending" \
   "$(steps_text "$ns" dry)"
 e2e_eq "dry run: the steps not run say so" 6 \
   "$(jq '[.status.steps[] | select(.message=="not run: dry run (see status.plan)")] | length' <<<"$json")"
-e2e_eq "dry run: update.sh never ran" 0 "$(update_calls)"
-e2e_eq "dry run: the PaaS check did not run" 0 "$(paas_calls)"
-e2e_check "dry run: sabre objects still there" sabre_present
-e2e_check "dry run: darwin-cdn untouched" cdn_untouched
+e2e_eq "dry run: update.sh never ran" 0 "$(up_update_calls)"
+e2e_eq "dry run: the PaaS check did not run" 0 "$(up_paas_calls)"
+e2e_check "dry run: sabre objects still there" up_sabre_present
+e2e_check "dry run: darwin-cdn untouched" up_cdn_untouched
 e2e_eq "dry run: no state or backup files" 0 "$(find "$UP_DIR/backups" -type f 2>/dev/null | wc -l)"
 e2e_check_fails "dry run: update.sh not edited" grep -q -- 'execute.type=k8s --paas.check=false' "$UPDATE_SH"
 e2e_eventually 5 bash -c "kubectl -n $ns get events -o json | jq -e '.items[] | select(.reason==\"DryRunComplete\")' >/dev/null"
@@ -149,29 +108,29 @@ wait_state 60 "$ns" dry "Succeeded UpgradeSucceeded" "dryRun set to false: the r
 json=$(kubectl -n "$ns" get tqu dry -o json)
 e2e_eq "real run: observedGeneration is the new generation" "$(jq .metadata.generation <<<"$json")" \
   "$(jq .status.observedGeneration <<<"$json")"
-e2e_eq "real run: update.sh ran once" 1 "$(update_calls)"
-e2e_check_fails "real run: sabre deleted" sabre_present
-e2e_check_fails "real run: darwin-cdn tuned" cdn_untouched
+e2e_eq "real run: update.sh ran once" 1 "$(up_update_calls)"
+e2e_check_fails "real run: sabre deleted" up_sabre_present
+e2e_check_fails "real run: darwin-cdn tuned" up_cdn_untouched
 e2e_eq "real run: one backup" 1 "$(find "$UP_DIR/backups" -name 'deploy_*.json' | wc -l)"
 delete_tqu "$ns" dry
 
 # ================================================================= paused
 ns=tqu-l-paused
-reset_cluster
-case_tree paused --scenario update_seconds=8
+up_reset_cluster
+up_case_tree "$tmp" paused --scenario update_seconds=8
 up_secret "$ns"
 up_apply "$ns" p "  paused: true"
 wait_state 30 "$ns" p "Paused Paused" "paused: phase Paused"
 e2e_match "paused: the message says before which step and how to go on" \
   "paused before Validate: set spec.paused to false to continue" "$(kubectl -n "$ns" get tqu p -o jsonpath='{.status.message}')"
 e2e_eq "paused: Ready, Reconciling and Stalled all False" "False False False" \
-  "$(cond "$ns" p Ready status) $(cond "$ns" p Reconciling status) $(cond "$ns" p Stalled status)"
+  "$(up_cond "$ns" p Ready status) $(up_cond "$ns" p Reconciling status) $(up_cond "$ns" p Stalled status)"
 sleep 2
 e2e_eq "paused: nothing done (every step Pending, no attempt)" \
   "Validate=0 Preflight=0 BackupDeployments=0 PaasCheck=0 SabreCleanup=0 Upgrade=0 CdnTuning=0 Verify=0" \
   "$(attempts_text "$ns" p)"
 e2e_eq "paused: no file written, no vendor tool run" "0 0 0" \
-  "$(find "$UP_DIR/backups" -type f 2>/dev/null | wc -l) $(paas_calls) $(update_calls)"
+  "$(find "$UP_DIR/backups" -type f 2>/dev/null | wc -l) $(up_paas_calls) $(up_update_calls)"
 kubectl -n "$ns" patch tqu p --type merge -p '{"spec":{"paused":false}}' >/dev/null
 if e2e_eventually 40 launched "$ns" p; then e2e_ok "resumed: the run goes on, update.sh starts"
 else e2e_not_ok "resumed: the run goes on, update.sh starts" "$(steps_text "$ns" p)"; fi
@@ -181,7 +140,7 @@ if e2e_eventually 40 bash -c "[ \"\$(kubectl -n $ns get tqu p -o jsonpath='{.sta
   e2e_ok "paused during Upgrade: Paused before CdnTuning once update.sh has finished"
 else
   e2e_not_ok "paused during Upgrade: Paused before CdnTuning once update.sh has finished" \
-    "$(state_of "$ns" p)" "$(steps_text "$ns" p)" "$(kubectl -n "$ns" get tqu p -o jsonpath='{.status.message}')"
+    "$(up_state_of "$ns" p)" "$(steps_text "$ns" p)" "$(kubectl -n "$ns" get tqu p -o jsonpath='{.status.message}')"
 fi
 e2e_eq "paused during Upgrade: update.sh finished (exit 0) and Upgrade Succeeded" "0 Succeeded" \
   "$(cat "$TQU_FAKE_RECORD/update.sh.1.exit" 2>/dev/null) $(step_state "$ns" p Upgrade)"
@@ -191,16 +150,16 @@ e2e_eq "paused during Upgrade: the finalizer is gone with update.sh" "" \
   "$(kubectl -n "$ns" get tqu p -o jsonpath='{.metadata.finalizers}')"
 sleep 2
 e2e_eq "paused during Upgrade: CdnTuning not started" "Pending" "$(step_state "$ns" p CdnTuning)"
-e2e_check "paused during Upgrade: darwin-cdn untouched" cdn_untouched
+e2e_check "paused during Upgrade: darwin-cdn untouched" up_cdn_untouched
 kubectl -n "$ns" patch tqu p --type merge -p '{"spec":{"paused":false}}' >/dev/null
 wait_state 60 "$ns" p "Succeeded UpgradeSucceeded" "resumed again: Succeeded"
-e2e_eq "paused twice: update.sh ran once" 1 "$(update_calls)"
+e2e_eq "paused twice: update.sh ran once" 1 "$(up_update_calls)"
 delete_tqu "$ns" p
 
 # ================================================= retry on a new generation
 ns=tqu-l-retry
-reset_cluster
-case_tree retry --scenario update=fail
+up_reset_cluster
+up_case_tree "$tmp" retry --scenario update=fail
 up_secret "$ns"
 up_apply "$ns" r
 wait_state 60 "$ns" r "Failed UpgradeFailed" "update=fail: Failed UpgradeFailed"
@@ -208,7 +167,7 @@ gen1=$(kubectl -n "$ns" get tqu r -o jsonpath='{.metadata.generation}')
 kubectl -n "$ns" label tqu r touched=yes >/dev/null
 sleep 4
 e2e_eq "a metadata-only change is no new generation: still Failed, update.sh not re-run" "Failed UpgradeFailed 1" \
-  "$(state_of "$ns" r) $(update_calls)"
+  "$(up_state_of "$ns" r) $(up_update_calls)"
 "$FIX/fake-scenario.sh" "$QAXDATA" update=success >/dev/null
 kubectl -n "$ns" patch tqu r --type merge -p '{"spec":{"timeouts":{"upgrade":"2h"}}}' >/dev/null
 wait_state 60 "$ns" r "Succeeded UpgradeSucceeded" "new generation (timeouts.upgrade changed): retried, Succeeded"
@@ -218,17 +177,17 @@ e2e_eq "retry: earlier steps not redone (attempts 1), Upgrade attempted twice" \
   "Validate=1 Preflight=1 BackupDeployments=1 PaasCheck=1 SabreCleanup=1 Upgrade=2 CdnTuning=1 Verify=1" \
   "$(attempts_text "$ns" r)"
 e2e_eq "retry: update.sh ran exactly twice (once per generation), failing then succeeding" "2 1 0" \
-  "$(update_calls) $(cat "$TQU_FAKE_RECORD/update.sh.1.exit" 2>/dev/null) $(cat "$TQU_FAKE_RECORD/update.sh.2.exit" 2>/dev/null)"
+  "$(up_update_calls) $(cat "$TQU_FAKE_RECORD/update.sh.1.exit" 2>/dev/null) $(cat "$TQU_FAKE_RECORD/update.sh.2.exit" 2>/dev/null)"
 e2e_eq "retry: one backup, not duplicated" "1 1" \
   "$(find "$UP_DIR/backups" -name 'deploy_*.json' | wc -l) $(find "$UP_DIR/backups" -name 'deploy_*.log' | wc -l)"
-e2e_eq "retry: the PaaS check ran once" 1 "$(paas_calls)"
+e2e_eq "retry: the PaaS check ran once" 1 "$(up_paas_calls)"
 e2e_eq "retry: status.upgrade.exitCode 0" 0 "$(jq -r .status.upgrade.exitCode <<<"$json")"
 delete_tqu "$ns" r
 
 # ================================================================ finalizer
 ns=tqu-l-final
-reset_cluster
-case_tree final --scenario update_seconds=8
+up_reset_cluster
+up_case_tree "$tmp" final --scenario update_seconds=8
 up_secret "$ns"
 up_apply "$ns" f
 # update.sh launched (the step is Running a moment before that)
@@ -262,15 +221,15 @@ e2e_check_fails "finalizer: the resource is gone" kubectl -n "$ns" get tqu f
 e2e_match "finalizer: a WaitingForVendorProcess Event" WaitingForVendorProcess "$(kubectl -n "$ns" get events)"
 wait_state 60 tqu-l-final2 f2 "Succeeded UpgradeSucceeded" "finalizer: the first gone, the second runs to Succeeded"
 e2e_eq "finalizer: update.sh ran twice in all, one after the other" "2 0 0" \
-  "$(update_calls) $(cat "$TQU_FAKE_RECORD/update.sh.1.exit" 2>/dev/null) $(cat "$TQU_FAKE_RECORD/update.sh.2.exit" 2>/dev/null)"
+  "$(up_update_calls) $(cat "$TQU_FAKE_RECORD/update.sh.1.exit" 2>/dev/null) $(cat "$TQU_FAKE_RECORD/update.sh.2.exit" 2>/dev/null)"
 e2e_check "finalizer: the second update.sh started after the first had ended" \
   test "$(stat -c %Y "$TQU_FAKE_RECORD/update.sh.2.argv")" -ge "$(stat -c %Y "$TQU_FAKE_RECORD/update.sh.1.exit")"
 delete_tqu tqu-l-final2 f2
 
 # ================================================================== verify
 ns=tqu-l-verify
-reset_cluster
-case_tree verify
+up_reset_cluster
+up_case_tree "$tmp" verify
 up_secret "$ns"
 "$FIX/set-rollout.sh" default edge2 --ready 0 >/dev/null
 up_apply "$ns" v "  initialVersion: 10.5.0.3000
@@ -278,8 +237,8 @@ up_apply "$ns" v "  initialVersion: 10.5.0.3000
 wait_state 90 "$ns" v "Failed VerifyTimedOut" "Verify: a Deployment never available: Failed VerifyTimedOut"
 e2e_match "Verify: the message names it" \
   "1 of [0-9]+ Deployments not available after 5 s \(spec\.timeouts\.verify\): default/edge2 \(0/3 available\)" \
-  "$(cond "$ns" v Stalled message)"
-e2e_eq "Verify: Stalled=True" True "$(cond "$ns" v Stalled status)"
+  "$(up_cond "$ns" v Stalled message)"
+e2e_eq "Verify: Stalled=True" True "$(up_cond "$ns" v Stalled status)"
 e2e_eq "Verify: every step before it done, Verify Failed" \
   "Validate=Succeeded Preflight=Succeeded BackupDeployments=Succeeded PaasCheck=Succeeded SabreCleanup=Skipped Upgrade=Succeeded CdnTuning=Succeeded Verify=Failed" \
   "$(steps_text "$ns" v)"

@@ -14,6 +14,18 @@
 #   up_phase NS NAME / up_reason NS NAME  status.phase / the Stalled or Ready reason
 #   up_wait_phase SECONDS NS NAME PHASE
 #   up_cleanup                            stop everything started here
+#
+# For scripts that run many cases, each in a tree of its own under one
+# temporary folder TMP:
+#   up_case_tree TMP NAME [make-qaxdata options]   fresh tree TMP/c/NAME/qax;
+#                                         sets UP_DIR and tree.env's variables
+#   up_kill_vendor_leftovers TMP          kill the vendor processes those trees'
+#                                         supervisors recorded (if still in TMP)
+#   up_sabre_present / up_sabre_gone / up_cdn_untouched / up_cdn_tuned
+#   up_reset_cluster                      the simulated cluster as the vendor left it
+#   up_state_of NS NAME                   "<phase> <reason>"; up_at_state NS NAME STATE
+#   up_cond NS NAME TYPE FIELD            one field of a condition, on one line
+#   up_update_calls / up_paas_calls       how often the fake vendor tools ran
 
 UP_DIR=${UP_DIR:-}
 UP_PASSWORD=${UP_PASSWORD:-'Tq-s3cr3t pass;$(x)'}
@@ -123,3 +135,64 @@ up_cleanup() {
   # vendor processes left detached by a killed controller
   pkill -f "$UP_DIR/qax/cli" 2>/dev/null || true
 }
+
+# ------------------------------------------------ many cases in one folder
+
+up_case_tree() {
+  local tmp=$1 name=$2
+  shift 2
+  UP_DIR=$tmp/c/$name
+  mkdir -p "$UP_DIR"
+  "$TQU_REPO/tests/fixtures/make-qaxdata.sh" "$UP_DIR/qax" --scenario update_seconds=1 "$@" \
+    >/dev/null || return 1
+  # shellcheck disable=SC1091
+  source "$UP_DIR/qax/fake/tree.env"
+}
+
+# By the pids the controller's supervisor recorded, and only if they still
+# run in TMP (a pid may have been reused).
+up_kill_vendor_leftovers() {
+  local tmp=$1 f p
+  for f in "$tmp"/c/*/backups/*/upgrade-g*/pid; do
+    [ -f "$f" ] || continue
+    for p in $(jq -r '.childPid, .supervisorPid' "$f" 2>/dev/null); do
+      case $(readlink "/proc/$p/cwd" 2>/dev/null) in
+      "$tmp"/*) kill -KILL -- "-$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null ;;
+      esac
+    done
+  done
+}
+
+up_sabre_present() {
+  kubectl -n default-sabre-server get deploy sabre-server >/dev/null 2>&1 &&
+    kubectl -n default-sabre-server get svc sabre-server-service >/dev/null 2>&1
+}
+up_sabre_gone() {
+  ! kubectl -n default-sabre-server get deploy sabre-server >/dev/null 2>&1 &&
+    ! kubectl -n default-sabre-server get svc sabre-server-service >/dev/null 2>&1
+}
+up_cdn_untouched() {
+  kubectl -n default get deploy darwin-cdn -o json | jq -e '
+    ([.spec.template.spec.volumes[]? | select(.name=="darwin-cdn-data")] | length == 0) and
+    (.spec.template.spec.affinity.podAntiAffinity == null)' >/dev/null
+}
+up_cdn_tuned() {
+  kubectl -n default get deploy darwin-cdn -o json | jq -e '
+    ([.spec.template.spec.volumes[]? | select(.name=="darwin-cdn-data")] | length == 1) and
+    (.spec.template.spec.affinity.podAntiAffinity != null)' >/dev/null
+}
+# The stand-in kubelet rolls out what is re-created.
+up_reset_cluster() {
+  up_sabre_present || kubectl apply -f "$TQU_REPO/tests/fixtures/cluster-objects.yaml" >/dev/null 2>&1
+  up_cdn_untouched || kubectl replace -f "$TQU_REPO/tests/fixtures/darwin-cdn-untuned.yaml" >/dev/null
+}
+
+# "<phase> <reason>": the Stalled condition's reason when it is True, else Ready's.
+up_state_of() { echo "$(up_phase "$1" "$2") $(up_reason "$1" "$2")"; }
+up_at_state() { [ "$(up_state_of "$1" "$2")" = "$3" ]; }
+up_cond() {  # up_cond NS NAME TYPE FIELD
+  kubectl -n "$1" get tqu "$2" -o json | jq -r --arg t "$3" --arg f "$4" \
+    '[.status.conditions[]? | select(.type==$t) | .[$f]][0] // "" | gsub("\n"; " / ")'
+}
+up_update_calls() { cat "$TQU_FAKE_RECORD/update.sh.calls" 2>/dev/null || echo 0; }
+up_paas_calls() { grep -l -- '--actions=paas_check' "$TQU_FAKE_RECORD"/darwin-client.*.argv 2>/dev/null | wc -l; }

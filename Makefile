@@ -61,7 +61,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/%.o)
 
 # Unit tests route every allocation of our code (and cJSON, via hooks)
 # through tests/support/failalloc.c so they can fail the Nth one.
-WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=curl_easy_setopt
 
 .PHONY: all test unit integration deps clean demo bench install tests-build
 all: $(BIN)

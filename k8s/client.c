@@ -645,7 +645,13 @@ static int perform(k8s_client *c, const char *method, const char *path,
     SETOPT(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
     if (c->ca.len) {
+        /* The kubeconfig's CA is the only trust anchor, as in client-go.
+         * Beside a blob libcurl would still look up issuers in the
+         * system's certificate folder (CURLOPT_CAPATH, /etc/ssl/certs), so
+         * a server certificate from any public CA would pass. */
         struct curl_blob b = { c->ca.data, c->ca.len, CURL_BLOB_COPY };
+        SETOPT(CURLOPT_CAINFO, (char *)NULL);
+        SETOPT(CURLOPT_CAPATH, (char *)NULL);
         SETOPT(CURLOPT_CAINFO_BLOB, &b);
     }
     {

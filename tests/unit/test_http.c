@@ -26,6 +26,7 @@
 #include "k8s.h"
 #include "k8s_int.h"
 #include "failalloc.h"
+#include "curlspy.h"
 
 /* ------------------------------------------------------- scripted server */
 
@@ -436,6 +437,48 @@ static void test_unreachable(void **state)
     k8s_client_free(c);
 }
 
+/*
+ * With a CA in the kubeconfig, that CA is the only trust anchor (as in
+ * client-go): libcurl must not also trust the system's bundle or its
+ * certificate folder, which it uses by default beside a CA blob. Without
+ * one, the system's CAs stay in force.
+ */
+static void test_ca_is_the_only_trust_anchor(void **state)
+{
+    static const char pem[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    k8s_config cfg = { .server = "https://127.0.0.1:1" };
+    k8s_client_opts o = { .qps = -1, .max_retries = 1 };
+    k8s_client *c = NULL;
+    k8s_err err;
+    const void *v;
+    (void)state;
+    srv.nsteps = 0;
+    server_start();   /* unused; keeps teardown uniform */
+
+    cfg.ca.data = (unsigned char *)pem;
+    cfg.ca.len = sizeof(pem) - 1;
+    curlspy_reset();
+    assert_int_equal(k8s_client_new(&cfg, &o, &c, &err), K8S_OK);
+    assert_int_not_equal(k8s_get(c, &K8S_NAMESPACES, NULL, "default", NULL, &err), K8S_OK);
+    k8s_client_free(c);
+    assert_true(curlspy_count(CURLOPT_CAINFO_BLOB, &v) > 0);
+    assert_non_null(v);
+    assert_true(curlspy_count(CURLOPT_CAINFO, &v) > 0);
+    assert_null(v);
+    assert_true(curlspy_count(CURLOPT_CAPATH, &v) > 0);
+    assert_null(v);
+
+    cfg.ca.data = NULL;
+    cfg.ca.len = 0;
+    curlspy_reset();
+    assert_int_equal(k8s_client_new(&cfg, &o, &c, &err), K8S_OK);
+    assert_int_not_equal(k8s_get(c, &K8S_NAMESPACES, NULL, "default", NULL, &err), K8S_OK);
+    k8s_client_free(c);
+    assert_int_equal(curlspy_count(CURLOPT_CAINFO_BLOB, NULL), 0);
+    assert_int_equal(curlspy_count(CURLOPT_CAINFO, NULL), 0);
+    assert_int_equal(curlspy_count(CURLOPT_CAPATH, NULL), 0);
+}
+
 /* ------------------------------------------------------------ streaming */
 
 struct lines {
@@ -592,6 +635,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_401_rereads_token_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_is_the_only_trust_anchor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_framing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_no_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_idle_timeout, setup, teardown),

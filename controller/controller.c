@@ -8,7 +8,6 @@
  * main thread in sigtimedwait.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -128,13 +127,7 @@ static void *worker(void *arg)
             }
         }
         k8s_queue_done(ctl->queue, key);
-        size_t ready = k8s_queue_len(ctl->queue, &waiting);
-        tqu_metrics_set_queue_depth((long)ready);
-        /* Going idle: give the pages freed by the reconciles (and the
-         * cache's first list) back to the system. Only here, so an idle
-         * controller does not spend CPU on it. */
-        if (ready == 0)
-            malloc_trim(0);
+        tqu_metrics_set_queue_depth((long)k8s_queue_len(ctl->queue, &waiting));
     }
     return NULL;
 }

@@ -2,7 +2,6 @@
  * main.c - tianqing-upgrade-controller: flags, configuration, the first
  * contact with the API server, then the controller runtime.
  */
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +21,6 @@ int main(int argc, char **argv)
     k8s_client *client = NULL;
     char msg[2048], version[64];
     int r;
-
-    /* One malloc arena for every thread. glibc gives each thread that
-     * allocates an arena of its own, and each keeps freed pages resident;
-     * our threads allocate little and rarely at the same time, so sharing
-     * one costs no measurable time and saves about 1.2 MiB of resident
-     * memory (docs/benchmarks.md). Before any thread starts. */
-    mallopt(M_ARENA_MAX, 1);
 
     r = tqu_options_parse(&opts, argc, argv, stdout, stderr);
     if (r != TQU_OPT_RUN)

@@ -454,6 +454,10 @@ struct xfer {
     long idle_timeout_s;   /* streams: no byte for this long is a timeout */
     double last_byte;      /* monotonic time of the last byte received */
     int idle_expired;
+    /* streams are counted for the observer when their headers are in */
+    const char *verb;
+    double t0;
+    int observed;
 };
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -470,6 +474,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         const char *sp = memchr(p, ' ', len);
         x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
         x->retry_after = 0;
+    }
+    /* The blank line after a final status's headers: a stream (a watch
+     * may then run for many minutes) counts as answered now, with the time
+     * its answer took, as client-go's request metrics do. */
+    if (x->line_fn && !x->observed && x->status >= 200 && (len == 2 || len == 1) &&
+        (p[0] == '\r' || p[0] == '\n') && x->c->observer) {
+        x->observed = 1;
+        x->c->observer(x->c->observer_ud, x->verb, x->status, k8s__now() - x->t0);
     }
     return len;
 }
@@ -797,9 +809,12 @@ static int do_request(k8s_client *c, const char *method, const char *path,
         if (rc)
             goto out;
         t0 = k8s__now();
+        x.c = c;
+        x.verb = verb_of(method, path);
+        x.t0 = t0;
         rc = perform(c, method, path, ctype, body, body_len, line_fn ? idle_timeout_s : 0, &x, err);
-        if (c->observer)
-            c->observer(c->observer_ud, verb_of(method, path), rc ? 0 : x.status, k8s__now() - t0);
+        if (c->observer && !x.observed)
+            c->observer(c->observer_ud, x.verb, rc ? 0 : x.status, k8s__now() - t0);
 
         if (rc == K8S_OK && x.status >= 200 && x.status < 300) {
             if (line_fn) {

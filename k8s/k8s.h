@@ -203,7 +203,9 @@ void k8s_client_free(k8s_client *c);
 void k8s_client_stop(k8s_client *c);
 void k8s_client_resume(k8s_client *c);
 
-/* Counters, for metrics: requests by verb and status code. */
+/* Counters, for metrics: requests by verb and status code (0: no answer),
+ * with the seconds they took. A stream (a watch) is counted once, when its
+ * answer's headers are in, with the time to them; not when it ends. */
 typedef void (*k8s_request_observer)(void *ud, const char *verb, long code,
                                      double seconds);
 void k8s_client_set_observer(k8s_client *c, k8s_request_observer fn, void *ud);

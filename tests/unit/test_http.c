@@ -558,6 +558,48 @@ static void test_stream_no_wait(void **state)
     k8s_client_free(c);
 }
 
+struct observed {
+    int n;
+    char verb[16];
+    long code;
+    int lines_before;      /* lines delivered when the observer was called */
+    const struct lines *l;
+};
+
+static void observe(void *ud, const char *verb, long code, double seconds)
+{
+    struct observed *o = ud;
+    (void)seconds;
+    o->n++;
+    snprintf(o->verb, sizeof(o->verb), "%s", verb);
+    o->code = code;
+    o->lines_before = o->l->n;
+}
+
+/* A watch counts for the metrics once, when its answer's headers are in:
+ * before any event, not when the stream ends. */
+static void test_stream_observed_at_headers(void **state)
+{
+    static struct lines l;
+    struct observed o = { .l = &l };
+    k8s_err err;
+    (void)state;
+    memset(&l, 0, sizeof(l));
+    static const char *chunks[] = { "{\"n\":1}\n", "{\"n\":2}\n", NULL };
+    srv.steps[0] = (struct step){ .head = OK_JSON, .chunks = chunks, .wait_between = 1 };
+    srv.nsteps = 1;
+    server_start();
+    k8s_client *c = client(NULL, NULL, 0);
+    k8s_client_set_observer(c, observe, &o);
+    assert_int_equal(k8s_stream(c, "/api/v1/pods?watch=1", 5, on_line, &l, &err), K8S_OK);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(o.n, 1);
+    assert_string_equal(o.verb, "WATCH");
+    assert_int_equal(o.code, 200);
+    assert_int_equal(o.lines_before, 0);
+    k8s_client_free(c);
+}
+
 /* A stream that goes silent past the idle timeout fails with ETIMEOUT. */
 static void test_stream_idle_timeout(void **state)
 {
@@ -638,6 +680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ca_is_the_only_trust_anchor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_framing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_no_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_observed_at_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_alloc_failures, setup, teardown),
     };

@@ -523,7 +523,7 @@ int tqu_metrics_render(k8s_buf *out)
     }
 
     put_family(&w, "tqu_api_request_duration_seconds", "histogram",
-               "Time taken by requests to the Kubernetes API (watches: the whole stream), by verb.");
+               "Time taken by requests to the Kubernetes API (watches: until the answer's headers), by verb.");
     for (int v = 0; v < NVERBS; v++)
         if (hist_count(&s->api_hist[v]))
             put_hist(&w, "tqu_api_request_duration_seconds", "verb", verbs[v], &s->api_hist[v]);

@@ -54,7 +54,8 @@ void tqu_metrics_reset(void);
 void tqu_metrics_reconcile(const char *result, double seconds);
 
 /*
- * One API request finished: verb "GET", "LIST", "WATCH", "POST", "PUT",
+ * One API request answered (a watch: when its answer's headers are in, not
+ * when the stream ends): verb "GET", "LIST", "WATCH", "POST", "PUT",
  * "PATCH" or "DELETE" (else "other"), code the HTTP status or 0 when there
  * was no HTTP answer. Up to 24 distinct codes are kept; later new codes
  * count as code="other". It has the k8s_request_observer signature (ud is

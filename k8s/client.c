@@ -646,6 +646,10 @@ static int perform(k8s_client *c, const char *method, const char *path,
     SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Through an HTTPS proxy (https_proxy in the environment, as client-go
+     * honours it), the proxy's answer to CONNECT is not the server's: keep
+     * its status line and headers out of on_header. */
+    SETOPT(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SETOPT(CURLOPT_USERAGENT, c->user_agent);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms);
     /* A stream (idle_timeout_s != 0) has no overall time limit. */
@@ -663,7 +667,10 @@ static int perform(k8s_client *c, const char *method, const char *path,
          * a server certificate from any public CA would pass. */
         struct curl_blob b = { c->ca.data, c->ca.len, CURL_BLOB_COPY };
         SETOPT(CURLOPT_CAINFO, (char *)NULL);
-        SETOPT(CURLOPT_CAPATH, (char *)NULL);
+        /* a TLS backend without CA folders has none to clear */
+        cc = curl_easy_setopt(c->curl, CURLOPT_CAPATH, (char *)NULL);
+        if (cc != CURLE_OK && cc != CURLE_NOT_BUILT_IN)
+            goto nomem;
         SETOPT(CURLOPT_CAINFO_BLOB, &b);
     }
     {

@@ -600,6 +600,43 @@ static void test_stream_observed_at_headers(void **state)
     k8s_client_free(c);
 }
 
+/*
+ * Through an HTTPS proxy the proxy's own answer to CONNECT is not the API
+ * server's: a tunnel that opens and then fails must not count as a watch
+ * answered 200. The scripted server plays the proxy and closes the tunnel.
+ */
+static void test_stream_through_proxy_counts_server_answer(void **state)
+{
+    static struct lines l;
+    struct observed o = { .l = &l };
+    char url[64], proxy[64];
+    k8s_config cfg = { 0 };
+    k8s_client_opts opts = { .qps = -1, .max_retries = 0, .timeout_ms = 5000 };
+    k8s_client *c = NULL;
+    k8s_err err;
+    (void)state;
+    memset(&l, 0, sizeof(l));
+    script("HTTP/1.1 200 Connection established", NULL);
+    srv.steps[0].close_after = 1;
+    server_start();
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", srv.port);
+    snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", srv.port);
+    unsetenv("NO_PROXY");
+    unsetenv("no_proxy");
+    setenv("https_proxy", proxy, 1);
+    cfg.server = url;
+    assert_int_equal(k8s_client_new(&cfg, &opts, &c, &err), K8S_OK);
+    k8s_client_set_observer(c, observe, &o);
+    assert_int_not_equal(k8s_stream(c, "/api/v1/pods?watch=1", 5, on_line, &l, &err), K8S_OK);
+    unsetenv("https_proxy");
+    assert_int_equal(srv.nreqs, 1);
+    assert_int_equal(strncmp(srv.reqs[0], "CONNECT ", 8), 0);
+    assert_int_equal(o.n, 1);
+    assert_string_equal(o.verb, "WATCH");
+    assert_int_equal(o.code, 0);
+    k8s_client_free(c);
+}
+
 /* A stream that goes silent past the idle timeout fails with ETIMEOUT. */
 static void test_stream_idle_timeout(void **state)
 {
@@ -681,6 +718,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_framing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_no_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_observed_at_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_through_proxy_counts_server_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_alloc_failures, setup, teardown),
     };

@@ -60,11 +60,20 @@ int test_mkdtemp(char *buf, size_t len, const char *name)
 
 static int failures;
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+/* A first walk makes every folder it reaches writable (their entries can
+ * then go) and readable (an unreadable one, FTW_DNR, is read by the
+ * second walk). */
+static int open_up(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
     (void)st, (void)f;
-    if (flag == FTW_DP || flag == FTW_D)
+    if (flag == FTW_D || flag == FTW_DNR)
         chmod(p, 0700);
+    return 0;
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st, (void)flag, (void)f;
     if (remove(p) != 0)
         failures++;
     return 0;
@@ -73,9 +82,8 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 int test_rmtree(const char *path)
 {
     failures = 0;
-    /* a folder made unreadable by a test is opened after the chmod above
-     * only if we make it searchable first */
     chmod(path, 0700);
+    nftw(path, open_up, 16, FTW_PHYS);
     if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
         return -1;
     return failures ? -1 : 0;

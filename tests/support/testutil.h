@@ -14,9 +14,10 @@
 int test_mkdtemp(char *buf, size_t len, const char *name);
 
 /*
- * Remove path and everything below it, making read-only folders writable
- * first (tests make them on purpose). Does not follow symlinks. Returns 0,
- * or -1 when something could not be removed.
+ * Remove path and everything below it. Folders a test made read-only or
+ * unreadable on purpose are opened up (0700) by a first walk, so their
+ * entries can go (one unreadable level below another is beyond it). Does
+ * not follow symlinks. Returns 0, or -1 when something could not be removed.
  */
 int test_rmtree(const char *path);
 

@@ -41,7 +41,7 @@
 /* ------------------------------------------------------------- helpers */
 
 typedef struct fx {
-    char dir[64];
+    char dir[PATH_MAX];
 } fx;
 
 static int setup(void **state)

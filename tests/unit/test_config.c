@@ -38,7 +38,7 @@
 #define V1 "client.authentication.k8s.io/v1"
 #define V1BETA1 "client.authentication.k8s.io/v1beta1"
 
-static char tmp[256];
+static char tmp[PATH_MAX];
 static char saved_cwd[PATH_MAX];
 
 /* ------------------------------------------------------------- fixture */

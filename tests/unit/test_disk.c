@@ -33,7 +33,7 @@
 
 #define GiB TQU_GIB
 
-static char tmp[64];
+static char tmp[PATH_MAX];
 
 static int setup(void **state)
 {

@@ -31,7 +31,7 @@
 #include "fsutil.h"
 #include "paas.h"
 
-static char tmp[64];
+static char tmp[PATH_MAX];
 
 static int setup(void **state)
 {

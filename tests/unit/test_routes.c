@@ -43,7 +43,7 @@ static const char *const supported[] = {
 };
 #define NSUPPORTED (sizeof(supported) / sizeof(supported[0]))
 
-static char tmp[64];
+static char tmp[PATH_MAX];
 static char repo_file[PATH_MAX];
 
 static int setup(void **state)

@@ -28,7 +28,7 @@
 #include "fsutil.h"
 #include "template.h"
 
-static char tmp[64];
+static char tmp[PATH_MAX];
 
 static int setup(void **state)
 {

@@ -278,10 +278,10 @@ tqu_result tqu_reconcile(tqu_controller *ctl, const char *key)
      * Upgrade stopped polling update.sh: its end, exit code and the
      * finalizer's removal waited for the resume, and the message said
      * "paused before Upgrade" while update.sh ran.) */
-    int next_running = tqu_status_next_step(run.status) < TQU_STEP_COUNT &&
-                       !strcmp(tqu_status_step_state(run.status, tqu_status_next_step(run.status)), "Running");
+    int next = tqu_status_next_step(run.status);
+    int next_running = next < TQU_STEP_COUNT && !strcmp(tqu_status_step_state(run.status, next), "Running");
     if (run.spec.paused && !next_running) {
-        set_paused(&run, tqu_status_next_step(run.status));
+        set_paused(&run, next);
         goto out;
     }
 

@@ -566,12 +566,15 @@ static void set_upgrade_status(tqu_run *run, const tqu_detached_status *st, cons
         k8s_json_put(run->status, "upgrade", u);
 }
 
+/* In place of vendor output when the password to mask it with is unknown. */
+#define NOT_MASKABLE "(not shown: the SSH Secret could not be read to mask it)"
+
 /* The last lines of install_saas.log, masked with redact; without a
  * mask nothing is shown (it could hold the password). */
 static void install_log_tail(const tqu_run *run, const char *const *redact, char *buf, size_t len)
 {
     if (!redact) {
-        snprintf(buf, len, "(not shown: the SSH Secret could not be read to mask it)");
+        snprintf(buf, len, "%s", NOT_MASKABLE);
         return;
     }
     char p[PATH_MAX + 64];
@@ -658,14 +661,14 @@ static void launch(tqu_run *run, tqu_outcome *o)
         tqu_log(TQU_WARN, "update.sh launched, but its start was not confirmed in time; following it",
                 "key", run->key, "state", tqu_detached_state_name(st.state), NULL);
         tqu_detached_poll(sdir, redact, 10, &st);
-        OPENSSL_cleanse(password, sizeof(password));
         set_upgrade_status(run, &st, sdir);
         if (st.state == TQU_DETACHED_RUNNING) {
             OUT(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh started; output in %s", log);
             o->requeue_after = 10;
         } else {
-            finished(run, &st, NULL, o);
+            finished(run, &st, redact, o);   /* the password masks its log too */
         }
+        OPENSSL_cleanse(password, sizeof(password));
         return;
     }
     OPENSSL_cleanse(password, sizeof(password));
@@ -704,7 +707,7 @@ void tqu__step_upgrade(tqu_run *run, tqu_outcome *o)
     const char *redact[] = { have_pw ? password : NULL, NULL };
     int prc = tqu_detached_poll(sdir, redact, 10, &st);
     if (!have_pw)
-        snprintf(st.tail, sizeof(st.tail), "(not shown: the SSH Secret could not be read to mask it)");
+        snprintf(st.tail, sizeof(st.tail), "%s", NOT_MASKABLE);
     if (prc) {
         OUT(o, TQU_OUT_ERROR, "StateUnreadable", "cannot read %s: %s", sdir, st.message);
         goto out;

@@ -816,7 +816,6 @@ static int do_request(k8s_client *c, const char *method, const char *path,
         if (rc)
             goto out;
         t0 = k8s__now();
-        x.c = c;
         x.verb = verb_of(method, path);
         x.t0 = t0;
         rc = perform(c, method, path, ctype, body, body_len, line_fn ? idle_timeout_s : 0, &x, err);

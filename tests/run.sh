@@ -48,6 +48,15 @@ run_c() {
   rm -f "$out"
 }
 
+# The C integration programs, in order (they share one control plane).
+run_integration() {
+  local src
+  for src in tests/integration/test_*.c; do
+    [ -e "$src" ] || continue
+    run_c "$O/tests/$(basename "$src" .c)"
+  done
+}
+
 # run_sh SCRIPT: an end-to-end script whose last line is "N passed, M failed",
 # in a control plane of its own (scripts change cluster-wide objects, so
 # they must not see each other's leftovers).
@@ -96,10 +105,7 @@ if [ "$mode" != --unit-only ] && [ "$mode" != --cluster-part ]; then
     fi
     rm -f "$summary"
   else
-    for src in tests/integration/test_*.c; do
-      [ -e "$src" ] || continue
-      run_c "$O/tests/$(basename "$src" .c)"
-    done
+    run_integration
   fi
   # Under VALGRIND=1 only the C programs change (valgrind wraps them);
   # the e2e scripts would repeat the plain run, so they are left out.
@@ -111,13 +117,7 @@ if [ "$mode" != --unit-only ] && [ "$mode" != --cluster-part ]; then
   fi
 fi
 if [ "$mode" = --cluster-part ]; then
-  for src in tests/integration/test_*.c; do
-    [ -e "$src" ] || continue
-    run_c "$O/tests/$(basename "$src" .c)"
-  done
-fi
-
-if [ "$mode" = --cluster-part ]; then
+  run_integration
   { echo "$passed $failed"; printf '%s\n' "${failures[@]}"; } > "${TQU_RUN_SUMMARY:-/dev/null}"
   exit 0
 fi

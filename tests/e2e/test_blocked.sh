@@ -42,14 +42,7 @@ tmp=$(mktemp -d)
 T0=$(date +%s)
 FIX=$TQU_REPO/tests/fixtures
 
-blocked_cleanup() {
-  local n
-  up_kubelet_stop
-  for n in "${!UP_PIDS[@]}"; do up_stop "$n" KILL; done
-  up_kill_vendor_leftovers "$tmp"
-  rm -rf "$tmp"
-}
-trap blocked_cleanup EXIT
+trap 'up_cleanup_cases "$tmp"' EXIT
 
 # ------------------------------------------------------------------ helpers
 
@@ -66,9 +59,6 @@ steps_shape() {
       elif .key < $i then (.value.state == "Succeeded" or .value.state == "Skipped")
       elif .key == $i then .value.state == $state
       else .value.state == "Pending" end] | all' >/dev/null
-}
-steps_text() {
-  kubectl -n "$1" get tqu "$2" -o json | jq -r '[.status.steps[] | "\(.name)=\(.state)"] | join(" ")'
 }
 
 check_effects() {  # check_effects LABEL NS NAME EFFECTS(comma list)
@@ -205,7 +195,7 @@ check_another_active() {
     e2e_ok "$label: once the first is deleted the second runs to Succeeded"
   else
     e2e_not_ok "$label: once the first is deleted the second runs to Succeeded" \
-      "state: $(up_state_of "$ns2" second)" "$(steps_text "$ns2" second)"
+      "state: $(up_state_of "$ns2" second)" "$(up_steps_text "$ns2" second)"
   fi
   e2e_eq "$label: ... update.sh ran once (for the second)" 1 "$(up_update_calls)"
   kubectl -n "$ns2" delete tqu second --wait=true --timeout=60s >/dev/null
@@ -285,7 +275,7 @@ run_case() {
   if steps_shape "$ns" "$name" "$step" "$state"; then
     e2e_ok "$name: $shape"
   else
-    e2e_not_ok "$name: $shape" "$(steps_text "$ns" "$name")"
+    e2e_not_ok "$name: $shape" "$(up_steps_text "$ns" "$name")"
   fi
   check_effects "$name" "$ns" "$name" "$effects"
   SUMMARY+=("$name | $(up_state_of "$ns" "$name") | $msg")
@@ -367,7 +357,7 @@ if [ -z "${TQU_CASES:-}" ]; then
   if e2e_eventually 60 up_at_state "$nsy" "$y" "Succeeded UpgradeSucceeded"; then
     e2e_ok "idle: X deleted, Y runs to Succeeded"
   else
-    e2e_not_ok "idle: X deleted, Y runs to Succeeded" "$(up_state_of "$nsy" "$y")" "$(steps_text "$nsy" "$y")"
+    e2e_not_ok "idle: X deleted, Y runs to Succeeded" "$(up_state_of "$nsy" "$y")" "$(up_steps_text "$nsy" "$y")"
   fi
   kubectl -n "$nsy" delete tqu "$y" --wait=true --timeout=60s >/dev/null
 fi

@@ -186,7 +186,7 @@ san_reports() { grep -aE -m3 -- 'ERROR: (Address|Leak)Sanitizer|runtime error:|S
 
 # check_outcome LABEL: everything the criterion asks for, once the run is over.
 check_outcome() {
-  local p=$1 last=${2:-ctl2} json folder n_json n_log list manifests calls
+  local p=$1 last=${2:-ctl2} json folder n_json n_log list manifests
   if kubectl -n "$ns" wait --for=condition=Ready "tqu/$name" --timeout=90s >/dev/null 2>&1; then
     e2e_ok "$p: after the restart the run completes (Ready)"
   else
@@ -204,8 +204,7 @@ check_outcome() {
   e2e_check "$p: at most one step was retried (the interrupted one)" \
     jq -e '[.status.steps[] | select(.attempts > 1)] | length <= 1' <<<"$json"
 
-  calls=$(cat "$TQU_FAKE_RECORD/update.sh.calls" 2>/dev/null || echo 0)
-  e2e_eq "$p: update.sh ran exactly once" 1 "$calls"
+  e2e_eq "$p: update.sh ran exactly once" 1 "$(up_update_calls)"
   e2e_eq "$p: update.sh exited 0 (its record)" 0 "$(cat "$TQU_FAKE_RECORD/update.sh.1.exit" 2>/dev/null)"
   e2e_eq "$p: status.upgrade.exitCode is 0" 0 "$(jq -r '.status.upgrade.exitCode // "none"' <<<"$json")"
 
@@ -489,7 +488,7 @@ if case_world "$tmp/leader" "$ns" --scenario update_seconds=3 --scenario paas_de
        'fromjson? | select(.user.username == $u and .objectRef.resource != "leases" and
         (.verb | IN("create","update","patch","delete","deletecollection"))) | .objectRef.resource' | sort -u | paste -sd' ')"
   e2e_eq "$p: the PaaS check ran twice in all (before the kill, and once after)" 2 \
-    "$(grep -l -- '--actions=paas_check' "$TQU_FAKE_RECORD"/darwin-client.*.argv 2>/dev/null | wc -l)"
+    "$(up_paas_calls)"
   finish_case
 else
   e2e_not_ok "$p: fixtures"

@@ -24,27 +24,14 @@ tmp=$(mktemp -d)
 T0=$(date +%s)
 FIX=$TQU_REPO/tests/fixtures
 
-lifecycle_cleanup() {
-  local n
-  up_kubelet_stop
-  for n in "${!UP_PIDS[@]}"; do up_stop "$n" KILL; done
-  up_kill_vendor_leftovers "$tmp"
-  rm -rf "$tmp"
-}
-trap lifecycle_cleanup EXIT
+trap 'up_cleanup_cases "$tmp"' EXIT
 
 # ------------------------------------------------------------------ helpers
-wait_state() {  # wait_state SECONDS NS NAME "PHASE REASON" DESC
-  if e2e_eventually "$1" up_at_state "$2" "$3" "$4"; then e2e_ok "$5"
-  else e2e_not_ok "$5" "state: $(up_state_of "$2" "$3")" "$(steps_text "$2" "$3")" \
-    "message: $(kubectl -n "$2" get tqu "$3" -o jsonpath='{.status.message}')"; fi
-}
 step_state() { kubectl -n "$1" get tqu "$2" -o json | jq -r --arg s "$3" '.status.steps[] | select(.name==$s) | .state'; }
 launched() {  # update.sh started: status.upgrade.pid recorded, step Running
   [ -n "$(kubectl -n "$1" get tqu "$2" -o jsonpath='{.status.upgrade.pid}')" ] &&
     [ "$(step_state "$1" "$2" Upgrade)" = Running ]
 }
-steps_text() { kubectl -n "$1" get tqu "$2" -o json | jq -r '[.status.steps[] | "\(.name)=\(.state)"] | join(" ")'; }
 attempts_text() { kubectl -n "$1" get tqu "$2" -o json | jq -r '[.status.steps[] | "\(.name)=\(.attempts)"] | join(" ")'; }
 delete_tqu() { kubectl -n "$1" delete tqu "$2" --ignore-not-found --wait=true --timeout=90s >/dev/null; }
 
@@ -59,7 +46,7 @@ ns=tqu-l-dryrun
 up_case_tree "$tmp" dryrun
 up_secret "$ns"
 up_apply "$ns" dry "  dryRun: true"
-wait_state 30 "$ns" dry "Succeeded DryRunComplete" "dry run: phase Succeeded, reason DryRunComplete"
+up_check_state 30 "$ns" dry "Succeeded DryRunComplete" "dry run: phase Succeeded, reason DryRunComplete"
 json=$(kubectl -n "$ns" get tqu dry -o json)
 plan=$(jq -r '.status.plan[] | "\(.step) \(.action) \(.target)"' <<<"$json")
 e2e_match "dry run: the message says nothing was changed" "nothing was changed" "$(jq -r .status.message <<<"$json")"
@@ -82,7 +69,7 @@ e2e_match "plan: the Verify wait" "^Verify wait every Deployment$" "$plan"
 e2e_check_fails "plan: no password" grep -qF -- "$UP_PASSWORD" <<<"$(jq -c .status <<<"$json")"
 e2e_eq "dry run: Validate and Preflight Succeeded, the rest Pending" \
   "Validate=Succeeded Preflight=Succeeded BackupDeployments=Pending PaasCheck=Pending SabreCleanup=Pending Upgrade=Pending CdnTuning=Pending Verify=Pending" \
-  "$(steps_text "$ns" dry)"
+  "$(up_steps_text "$ns" dry)"
 e2e_eq "dry run: the steps not run say so" 6 \
   "$(jq '[.status.steps[] | select(.message=="not run: dry run (see status.plan)")] | length' <<<"$json")"
 e2e_eq "dry run: update.sh never ran" 0 "$(up_update_calls)"
@@ -97,14 +84,14 @@ e2e_match "dry run: a DryRunComplete Event" DryRunComplete "$(kubectl -n "$ns" g
 # a dry run of an environment first installed at 10.5.0.3000 or later: no sabre deletes
 up_apply "$ns" dry-new "  dryRun: true
   initialVersion: 10.5.0.3000"
-wait_state 30 "$ns" dry-new "Succeeded DryRunComplete" "dry run (initialVersion 10.5.0.3000): DryRunComplete"
+up_check_state 30 "$ns" dry-new "Succeeded DryRunComplete" "dry run (initialVersion 10.5.0.3000): DryRunComplete"
 e2e_eq "plan (initialVersion 10.5.0.3000): no SabreCleanup entries" 0 \
   "$(kubectl -n "$ns" get tqu dry-new -o json | jq '[.status.plan[] | select(.step=="SabreCleanup")] | length')"
 delete_tqu "$ns" dry-new
 
 # dryRun: false: the real run
 kubectl -n "$ns" patch tqu dry --type merge -p '{"spec":{"dryRun":false}}' >/dev/null
-wait_state 60 "$ns" dry "Succeeded UpgradeSucceeded" "dryRun set to false: the real run completes"
+up_check_state 60 "$ns" dry "Succeeded UpgradeSucceeded" "dryRun set to false: the real run completes"
 json=$(kubectl -n "$ns" get tqu dry -o json)
 e2e_eq "real run: observedGeneration is the new generation" "$(jq .metadata.generation <<<"$json")" \
   "$(jq .status.observedGeneration <<<"$json")"
@@ -120,7 +107,7 @@ up_reset_cluster
 up_case_tree "$tmp" paused --scenario update_seconds=8
 up_secret "$ns"
 up_apply "$ns" p "  paused: true"
-wait_state 30 "$ns" p "Paused Paused" "paused: phase Paused"
+up_check_state 30 "$ns" p "Paused Paused" "paused: phase Paused"
 e2e_match "paused: the message says before which step and how to go on" \
   "paused before Validate: set spec.paused to false to continue" "$(kubectl -n "$ns" get tqu p -o jsonpath='{.status.message}')"
 e2e_eq "paused: Ready, Reconciling and Stalled all False" "False False False" \
@@ -133,14 +120,14 @@ e2e_eq "paused: no file written, no vendor tool run" "0 0 0" \
   "$(find "$UP_DIR/backups" -type f 2>/dev/null | wc -l) $(up_paas_calls) $(up_update_calls)"
 kubectl -n "$ns" patch tqu p --type merge -p '{"spec":{"paused":false}}' >/dev/null
 if e2e_eventually 40 launched "$ns" p; then e2e_ok "resumed: the run goes on, update.sh starts"
-else e2e_not_ok "resumed: the run goes on, update.sh starts" "$(steps_text "$ns" p)"; fi
+else e2e_not_ok "resumed: the run goes on, update.sh starts" "$(up_steps_text "$ns" p)"; fi
 # paused while update.sh runs: it is followed to its end, CdnTuning does not start
 kubectl -n "$ns" patch tqu p --type merge -p '{"spec":{"paused":true}}' >/dev/null
 if e2e_eventually 40 bash -c "[ \"\$(kubectl -n $ns get tqu p -o jsonpath='{.status.message}')\" = 'paused before CdnTuning: set spec.paused to false to continue' ]"; then
   e2e_ok "paused during Upgrade: Paused before CdnTuning once update.sh has finished"
 else
   e2e_not_ok "paused during Upgrade: Paused before CdnTuning once update.sh has finished" \
-    "$(up_state_of "$ns" p)" "$(steps_text "$ns" p)" "$(kubectl -n "$ns" get tqu p -o jsonpath='{.status.message}')"
+    "$(up_state_of "$ns" p)" "$(up_steps_text "$ns" p)" "$(kubectl -n "$ns" get tqu p -o jsonpath='{.status.message}')"
 fi
 e2e_eq "paused during Upgrade: update.sh finished (exit 0) and Upgrade Succeeded" "0 Succeeded" \
   "$(cat "$TQU_FAKE_RECORD/update.sh.1.exit" 2>/dev/null) $(step_state "$ns" p Upgrade)"
@@ -152,7 +139,7 @@ sleep 2
 e2e_eq "paused during Upgrade: CdnTuning not started" "Pending" "$(step_state "$ns" p CdnTuning)"
 e2e_check "paused during Upgrade: darwin-cdn untouched" up_cdn_untouched
 kubectl -n "$ns" patch tqu p --type merge -p '{"spec":{"paused":false}}' >/dev/null
-wait_state 60 "$ns" p "Succeeded UpgradeSucceeded" "resumed again: Succeeded"
+up_check_state 60 "$ns" p "Succeeded UpgradeSucceeded" "resumed again: Succeeded"
 e2e_eq "paused twice: update.sh ran once" 1 "$(up_update_calls)"
 delete_tqu "$ns" p
 
@@ -162,7 +149,7 @@ up_reset_cluster
 up_case_tree "$tmp" retry --scenario update=fail
 up_secret "$ns"
 up_apply "$ns" r
-wait_state 60 "$ns" r "Failed UpgradeFailed" "update=fail: Failed UpgradeFailed"
+up_check_state 60 "$ns" r "Failed UpgradeFailed" "update=fail: Failed UpgradeFailed"
 gen1=$(kubectl -n "$ns" get tqu r -o jsonpath='{.metadata.generation}')
 kubectl -n "$ns" label tqu r touched=yes >/dev/null
 sleep 4
@@ -170,7 +157,7 @@ e2e_eq "a metadata-only change is no new generation: still Failed, update.sh not
   "$(up_state_of "$ns" r) $(up_update_calls)"
 "$FIX/fake-scenario.sh" "$QAXDATA" update=success >/dev/null
 kubectl -n "$ns" patch tqu r --type merge -p '{"spec":{"timeouts":{"upgrade":"2h"}}}' >/dev/null
-wait_state 60 "$ns" r "Succeeded UpgradeSucceeded" "new generation (timeouts.upgrade changed): retried, Succeeded"
+up_check_state 60 "$ns" r "Succeeded UpgradeSucceeded" "new generation (timeouts.upgrade changed): retried, Succeeded"
 json=$(kubectl -n "$ns" get tqu r -o json)
 e2e_check "the generation moved on" test "$(jq .metadata.generation <<<"$json")" -gt "$gen1"
 e2e_eq "retry: earlier steps not redone (attempts 1), Upgrade attempted twice" \
@@ -192,7 +179,7 @@ up_secret "$ns"
 up_apply "$ns" f
 # update.sh launched (the step is Running a moment before that)
 if e2e_eventually 40 launched "$ns" f; then e2e_ok "finalizer: update.sh started"
-else e2e_not_ok "finalizer: update.sh started" "$(steps_text "$ns" f)"; fi
+else e2e_not_ok "finalizer: update.sh started" "$(up_steps_text "$ns" f)"; fi
 e2e_match "finalizer: upgrade.tianqing.io/vendor-process present while update.sh runs" \
   'upgrade\.tianqing\.io/vendor-process' "$(kubectl -n "$ns" get tqu f -o jsonpath='{.metadata.finalizers}')"
 kubectl -n "$ns" delete tqu f --wait=true --timeout=120s >"$tmp/delete.out" 2>&1 &
@@ -206,7 +193,7 @@ e2e_check "finalizer: update.sh still running" test ! -e "$TQU_FAKE_RECORD/updat
 "$FIX/fake-scenario.sh" "$QAXDATA" update_seconds=1 >/dev/null   # for the second one
 up_secret tqu-l-final2
 up_apply tqu-l-final2 f2 "  initialVersion: 10.5.0.3000"
-wait_state 20 tqu-l-final2 f2 "Blocked AnotherUpgradeActive" \
+up_check_state 20 tqu-l-final2 f2 "Blocked AnotherUpgradeActive" \
   "finalizer: a second upgrade meanwhile is Blocked AnotherUpgradeActive"
 wait "$del_pid"
 del_rc=$? del_done=$(date +%s)
@@ -219,7 +206,7 @@ if [ -f "$exitf" ]; then
 fi
 e2e_check_fails "finalizer: the resource is gone" kubectl -n "$ns" get tqu f
 e2e_match "finalizer: a WaitingForVendorProcess Event" WaitingForVendorProcess "$(kubectl -n "$ns" get events)"
-wait_state 60 tqu-l-final2 f2 "Succeeded UpgradeSucceeded" "finalizer: the first gone, the second runs to Succeeded"
+up_check_state 60 tqu-l-final2 f2 "Succeeded UpgradeSucceeded" "finalizer: the first gone, the second runs to Succeeded"
 e2e_eq "finalizer: update.sh ran twice in all, one after the other" "2 0 0" \
   "$(up_update_calls) $(cat "$TQU_FAKE_RECORD/update.sh.1.exit" 2>/dev/null) $(cat "$TQU_FAKE_RECORD/update.sh.2.exit" 2>/dev/null)"
 e2e_check "finalizer: the second update.sh started after the first had ended" \
@@ -234,14 +221,14 @@ up_secret "$ns"
 "$FIX/set-rollout.sh" default edge2 --ready 0 >/dev/null
 up_apply "$ns" v "  initialVersion: 10.5.0.3000
   timeouts: {verify: 5s}"
-wait_state 90 "$ns" v "Failed VerifyTimedOut" "Verify: a Deployment never available: Failed VerifyTimedOut"
+up_check_state 90 "$ns" v "Failed VerifyTimedOut" "Verify: a Deployment never available: Failed VerifyTimedOut"
 e2e_match "Verify: the message names it" \
   "1 of [0-9]+ Deployments not available after 5 s \(spec\.timeouts\.verify\): default/edge2 \(0/3 available\)" \
   "$(up_cond "$ns" v Stalled message)"
 e2e_eq "Verify: Stalled=True" True "$(up_cond "$ns" v Stalled status)"
 e2e_eq "Verify: every step before it done, Verify Failed" \
   "Validate=Succeeded Preflight=Succeeded BackupDeployments=Succeeded PaasCheck=Succeeded SabreCleanup=Skipped Upgrade=Succeeded CdnTuning=Succeeded Verify=Failed" \
-  "$(steps_text "$ns" v)"
+  "$(up_steps_text "$ns" v)"
 delete_tqu "$ns" v
 "$FIX/set-rollout.sh" default edge2 >/dev/null
 

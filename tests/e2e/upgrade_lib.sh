@@ -12,7 +12,6 @@
 #                                         rolled out (no kubelet runs in the tests)
 #   up_apply NS NAME [yq-style overrides as extra YAML lines under spec:]
 #   up_phase NS NAME / up_reason NS NAME  status.phase / the Stalled or Ready reason
-#   up_wait_phase SECONDS NS NAME PHASE
 #   up_cleanup                            stop everything started here
 #
 # For scripts that run many cases, each in a tree of its own under one
@@ -25,6 +24,9 @@
 #   up_reset_cluster                      the simulated cluster as the vendor left it
 #   up_state_of NS NAME                   "<phase> <reason>"; up_at_state NS NAME STATE
 #   up_cond NS NAME TYPE FIELD            one field of a condition, on one line
+#   up_steps_text NS NAME                 "Validate=Succeeded Preflight=Running ..."
+#   up_check_state SECONDS NS NAME STATE DESC   a check: up_at_state within SECONDS
+#   up_cleanup_cases TMP                  up_cleanup, vendor leftovers, rm -rf TMP
 #   up_update_calls / up_paas_calls       how often the fake vendor tools ran
 
 UP_DIR=${UP_DIR:-}
@@ -123,11 +125,6 @@ up_reason() {
            // [.status.conditions[]? | select(.type=="Ready") | .reason][0] // ""'
 }
 
-up_wait_phase() {
-  local secs=$1 ns=$2 name=$3 want=$4
-  e2e_eventually "$secs" bash -c "[ \"\$(kubectl -n $ns get tqu $name -o jsonpath='{.status.phase}' 2>/dev/null)\" = $want ]"
-}
-
 up_cleanup() {
   local n
   up_kubelet_stop
@@ -196,3 +193,18 @@ up_cond() {  # up_cond NS NAME TYPE FIELD
 }
 up_update_calls() { cat "$TQU_FAKE_RECORD/update.sh.calls" 2>/dev/null || echo 0; }
 up_paas_calls() { grep -l -- '--actions=paas_check' "$TQU_FAKE_RECORD"/darwin-client.*.argv 2>/dev/null | wc -l; }
+up_steps_text() {
+  kubectl -n "$1" get tqu "$2" -o json | jq -r '[.status.steps[] | "\(.name)=\(.state)"] | join(" ")'
+}
+up_check_state() {  # up_check_state SECONDS NS NAME "PHASE REASON" DESC
+  if e2e_eventually "$1" up_at_state "$2" "$3" "$4"; then e2e_ok "$5"
+  else e2e_not_ok "$5" "state: $(up_state_of "$2" "$3")" "$(up_steps_text "$2" "$3")" \
+    "message: $(kubectl -n "$2" get tqu "$3" -o jsonpath='{.status.message}')"; fi
+}
+up_cleanup_cases() {
+  local n
+  up_kubelet_stop
+  for n in "${!UP_PIDS[@]}"; do up_stop "$n" KILL; done
+  up_kill_vendor_leftovers "$1"
+  rm -rf "$1"
+}

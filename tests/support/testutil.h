@@ -1,6 +1,7 @@
 /*
  * testutil.h - small helpers shared by the cmocka tests: a private temp
- * folder per test and a substring assertion.
+ * folder per test, substring assertions, a monotonic clock, and for the
+ * integration tests the cluster's variables and a ready client.
  */
 #ifndef TESTUTIL_H
 #define TESTUTIL_H

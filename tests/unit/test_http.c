@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "k8s_int.h"
 #include "failalloc.h"
 #include "curlspy.h"
+#include "testutil.h"
 
 /* ------------------------------------------------------- scripted server */
 
@@ -378,10 +380,10 @@ static void rotate_token(void)
 
 static void test_401_rereads_token_file(void **state)
 {
-    char dir[] = "/tmp/tqu-http-XXXXXX";
+    char dir[PATH_MAX];
     k8s_err err;
     (void)state;
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(test_mkdtemp(dir, sizeof(dir), "tqu-http"), 0);
     snprintf(token_path, sizeof(token_path), "%s/token", dir);
     write_token("old-token\n");
     script("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json",

@@ -21,6 +21,7 @@
 #include "k8s.h"
 #include "workqueue.h"
 #include "failalloc.h"
+#include "testutil.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -62,13 +63,6 @@ static k8s_queue *fake_queue(const k8s_queue_opts *opts)
     assert_int_equal(k8s_queue_new(&o, &q), K8S_OK);
     assert_non_null(q);
     return q;
-}
-
-static double real_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void sleep_s(double s)
@@ -693,23 +687,23 @@ static void test_get_blocks(void **state)
     assert_string_equal(g.key, "ns/a");
 
     /* ... and for a delayed key, not before its time */
-    t0 = real_now();
+    t0 = test_now();
     assert_int_equal(k8s_queue_add_after(q, "ns/b", 0.1), K8S_OK);
     assert_int_equal(k8s_queue_get(q, &key), K8S_OK);
     assert_string_equal(key, "ns/b");
-    assert_true(real_now() - t0 >= 0.1);
-    assert_true(real_now() - t0 < 2);
+    assert_true(test_now() - t0 >= 0.1);
+    assert_true(test_now() - t0 < 2);
     assert_int_equal(k8s_queue_done(q, key), K8S_OK);
 
     /* a getter waiting for a far key picks up a nearer one added later */
     assert_int_equal(k8s_queue_add_after(q, "ns/far", 3000), K8S_OK);
     getter_start(&g, q);
-    t0 = real_now();
+    t0 = test_now();
     assert_int_equal(k8s_queue_add_after(q, "ns/near", 0.05), K8S_OK);
     getter_join(&g, 2);
     assert_int_equal(g.rc, K8S_OK);
     assert_string_equal(g.key, "ns/near");
-    assert_true(real_now() - t0 >= 0.05);
+    assert_true(test_now() - t0 >= 0.05);
     k8s_queue_free(q);
 }
 
@@ -851,8 +845,8 @@ static void test_concurrent_workers(void **state)
     for (i = 0; i < CPRODUCERS; i++)
         assert_int_equal(pthread_join(pth[i], NULL), 0);
     /* every add is followed by a processing that began after it */
-    deadline = real_now() + 60;
-    while (!all_seen(&c) && real_now() < deadline)
+    deadline = test_now() + 60;
+    while (!all_seen(&c) && test_now() < deadline)
         sleep_s(0.01);
     k8s_queue_shutdown(c.q);
     for (i = 0; i < CWORKERS; i++)

@@ -176,10 +176,9 @@ static void on_started_leading(void *ud)
 
 static void on_stopped_leading(void *ud)
 {
-    tqu_controller *ctl = ud;
+    (void)ud;
     tqu_metrics_set_leader(0);
-    tqu_log(TQU_ERROR, "lost the leadership: exiting", "identity", k8s_leader_identity(ctl->leader), NULL);
-    /* wake the main thread */
+    /* wake the main thread; it says why it exits */
     kill(getpid(), SIGUSR1);
 }
 
@@ -283,7 +282,12 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
             exit_code = 0;
             break;
         }
+        /* Lost by the local clock (the renew deadline passed, e.g. while
+         * the process was stopped) or told by the elector: the main thread
+         * may see it first, so the line is logged here, once. */
         if (ctl.leader && k8s_leader_lost(ctl.leader)) {
+            tqu_log(TQU_ERROR, "lost the leadership: exiting", "identity", k8s_leader_identity(ctl.leader),
+                    NULL);
             exit_code = 1;
             break;
         }

@@ -118,8 +118,7 @@ static k8s_client *new_client(const char *kubeconfig, double qps)
 struct pop {
     const char *kubeconfig;
     const char *prefix;
-    int n, nns, threads, index;
-    long done;
+    int n, nns, index;
     pthread_mutex_t mu;
 };
 
@@ -203,8 +202,7 @@ static void *pop_thread(void *arg)
 
 static int cmd_populate(const char *kubeconfig, int n, int nns, const char *prefix, int threads)
 {
-    struct pop p = { .kubeconfig = kubeconfig, .prefix = prefix, .n = n, .nns = nns,
-                     .threads = threads };
+    struct pop p = { .kubeconfig = kubeconfig, .prefix = prefix, .n = n, .nns = nns };
     pthread_t th[64];
     k8s_client *c = new_client(kubeconfig, -1);
     k8s_err err;
@@ -504,6 +502,8 @@ static int cmd_latency(const char *kubeconfig, const char *ns, int count, int in
     }
     k8s_client_stop(l.watch_client);
     pthread_join(th, NULL);
+    if (l.watch_rc != K8S_OK && l.watch_rc != K8S_ESTOPPED)
+        fprintf(stderr, "benchtool: the status watch failed: %s\n", l.werr.message);
     fclose(raw);
 
     double sum = 0, dsum = 0, rsum = 0, asum = 0;

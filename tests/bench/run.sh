@@ -66,6 +66,10 @@ for c in kubectl curl jq awk; do
 done
 
 work=$(mktemp -d "$TQU_CLUSTER_DIR/bench.XXXXXX") || die "mktemp"
+# rt_tqu, rt_observed, rt_audit_writes and rt_le, shared with the e2e tests
+TQU_BIN=$BIN tmp=$work
+# shellcheck source=../e2e/runtime_lib.sh
+. "$repo/tests/e2e/runtime_lib.sh"
 CTL_PID=
 cleanup() {
   if [ -n "$CTL_PID" ] && kill -0 "$CTL_PID" 2>/dev/null; then
@@ -96,8 +100,6 @@ stats() {
 # calc EXPR: awk arithmetic, printed with %.Nf (default 3)
 calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
 mib() { calc "$1 / 1024" "${2:-1}"; }
-# le A B: 0 if A <= B
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
 status_kib() { awk -v f="$2:" '$1 == f { print $2; exit }' "/proc/$1/status" 2>/dev/null; }
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 metrics() { curl -fsS --max-time 5 "http://127.0.0.1:$PORT/metrics"; }
@@ -127,20 +129,7 @@ M_FAB=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null | sed 's/.*\
 log "4 paused TianqingUpgrades in $TQU_NS; starting the controller"
 kubectl create namespace "$TQU_NS" >/dev/null || die "namespace $TQU_NS"
 for n in "${TQU_NAMES[@]}"; do
-  kubectl -n "$TQU_NS" create -f - >/dev/null <<EOF || die "TianqingUpgrade $n"
-apiVersion: upgrade.tianqing.io/v1alpha1
-kind: TianqingUpgrade
-metadata:
-  name: $n
-spec:
-  fromVersion: 10.6.0.2600
-  initialVersion: 10.6.0.2000
-  toVersion: 10.7.0.2800
-  machines: 6
-  paused: true
-  ssh:
-    passwordSecretRef: {name: tianqing-ssh, key: password}
-EOF
+  rt_tqu "$TQU_NS" "$n" || die "TianqingUpgrade $n"
 done
 PORT=$("$TOOL" freeport) || die "no free port"
 CTL_ARGS=(--kubeconfig "$TQU_KUBECONFIG_CERT" --health-addr "127.0.0.1:$PORT" --log-level warn
@@ -150,14 +139,8 @@ CTL_ARGS=(--kubeconfig "$TQU_KUBECONFIG_CERT" --health-addr "127.0.0.1:$PORT" --
 GNUTLS_NO_IMPLICIT_INIT=1 "$BIN" "${CTL_ARGS[@]}" </dev/null >"$work/controller.log" 2>&1 &
 CTL_PID=$!
 all_observed() {
-  local n got
-  for n in "${TQU_NAMES[@]}"; do
-    got=$(kubectl -n "$TQU_NS" get tqu "$n" \
-      -o jsonpath='{.metadata.generation} {.status.observedGeneration}' 2>/dev/null) || return 1
-    # shellcheck disable=SC2086
-    set -- $got
-    [ $# = 2 ] && [ "$1" = "$2" ] || return 1
-  done
+  local n
+  for n in "${TQU_NAMES[@]}"; do rt_observed "$TQU_NS" "$n" || return 1; done
 }
 ok=
 for _ in $(seq 150); do
@@ -308,10 +291,8 @@ CPU_S=$(calc "($CPU1 - $CPU0) / $CLK" 2)
 CPU_PCT=$(calc "($CPU1 - $CPU0) / $CLK / ($T1 - $T0) * 100" 2)
 read -r RSS_MED RSS_MIN RSS_MAX < <(stats <"$work/rss.txt")
 [ "$(stat -c %i "$TQU_AUDIT_LOG")" = "$AUDIT_INODE" ] || die "the audit log was rotated during the idle minute"
-tail -c +"$((AUDIT_OFF + 1))" "$TQU_AUDIT_LOG" |
-  jq -cR --arg u "$CTL_USER" 'fromjson? | select(.user.username == $u and
-    (.verb | IN("create", "update", "patch", "delete", "deletecollection")))
-    | {verb, resource: .objectRef.resource, name: .objectRef.name, code: .responseStatus.code}' \
+rt_audit_writes "$AUDIT_OFF" "$CTL_USER" |
+  jq -c '{verb, resource: .objectRef.resource, name: .objectRef.name, code: .responseStatus.code}' \
   >"$work/writes.txt"
 W_LEASE=$(jq -s '[.[] | select(.resource == "leases")] | length' "$work/writes.txt")
 W_OTHER=$(jq -s '[.[] | select(.resource != "leases")] | length' "$work/writes.txt")
@@ -339,7 +320,7 @@ CTL_RC=$?
 CTL_PID=
 
 # ------------------------------------------------------------ verdicts
-verdict() { if le "$1" "$2"; then echo met; else echo "**MISSED**"; fi; }
+verdict() { if rt_le "$1" "$2"; then echo met; else echo "**MISSED**"; fi; }
 V_RSS=$(verdict "$RSS_MED" 8192)
 V_PEAK=$(verdict "$BM_MAX" 32768)
 V_BTIME=$(verdict "$R_LIST" 1.5)

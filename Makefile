@@ -45,9 +45,9 @@ $(shell mkdir -p $(O)/gen; v='#define TQU_VERSION "$(VERSION)"'; \
   [ "$$(cat $(O)/gen/tqu_version.h 2>/dev/null)" = "$$v" ] || echo "$$v" > $(O)/gen/tqu_version.h)
 
 K8S_SRC  := $(wildcard k8s/*.c)
-CTL_SRC  := $(filter-out controller/main.c,$(wildcard controller/*.c))
+CTL_SRC  := $(wildcard controller/*/*.c)
 K8S_OBJ  := $(K8S_SRC:%.c=$(O)/%.o)
-CTL_OBJ  := $(CTL_SRC:%.c=$(O)/%.o) $(O)/controller/routes_data.o
+CTL_OBJ  := $(CTL_SRC:%.c=$(O)/%.o) $(O)/controller/upgrade/routes_data.o
 BIN      := $(O)/tianqing-upgrade-controller
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -70,8 +70,8 @@ $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-# the route table, built into the binary (see controller/routes_data.S)
-$(O)/controller/routes_data.o: controller/routes_data.S routes/routes.yaml
+# the route table, built into the binary (see controller/upgrade/routes_data.S)
+$(O)/controller/upgrade/routes_data.o: controller/upgrade/routes_data.S routes/routes.yaml
 	@mkdir -p $(dir $@)
 	$(CC) -c $< -o $@
 

@@ -7,12 +7,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "connect.h"
-#include "controller.h"
-#include "log.h"
-#include "metrics.h"
-#include "options.h"
-#include "steps.h"
+#include "runtime/connect.h"
+#include "runtime/runtime.h"
+#include "runtime/log.h"
+#include "runtime/metrics.h"
+#include "runtime/options.h"
+#include "upgrade/steps.h"
 
 int main(int argc, char **argv)
 {

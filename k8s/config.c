@@ -101,7 +101,7 @@ static void exec_config_free(k8s_exec_config *e)
     free(e);
 }
 
-void k8s__blob_release(k8s_blob *b)
+void k8s_blob_release(k8s_blob *b)
 {
     if (!b)
         return;
@@ -113,7 +113,7 @@ void k8s__blob_release(k8s_blob *b)
     b->len = 0;
 }
 
-int k8s__base64_decode(const char *in, size_t len, k8s_blob *out)
+int k8s_base64_decode(const char *in, size_t len, k8s_blob *out)
 {
     char *clean = NULL;
     unsigned char *data = NULL;
@@ -471,7 +471,7 @@ static int set_add(kc_set *set, const char *path, int optional, k8s_err *err)
 out:
     if (have_parser)
         yaml_parser_delete(&parser);
-    k8s__blob_release(&text);
+    k8s_blob_release(&text);
     return rc;
 }
 
@@ -530,7 +530,7 @@ static int load_pem(const kc_file *f, yaml_node_t *map, const char *where,
     if (rc)
         goto out;
     if (data && *data) {
-        rc = k8s__base64_decode(data, strlen(data), blob);
+        rc = k8s_base64_decode(data, strlen(data), blob);
         if (rc == K8S_ENOMEM)
             rc = kc_err(err, rc, f->path, "out of memory");
         else if (rc)
@@ -550,7 +550,7 @@ static int load_pem(const kc_file *f, yaml_node_t *map, const char *where,
     } else if (rc) {
         rc = kc_err(err, K8S_ECONFIG, f->path, "%s: %s %s", where, key, ferr.message);
     } else if (blob->len == 0) {
-        k8s__blob_release(blob);
+        k8s_blob_release(blob);
         rc = kc_err(err, K8S_ECONFIG, f->path, "%s: %s %s: file is empty", where, key, path);
     }
 out:
@@ -865,9 +865,9 @@ void k8s_config_release(k8s_config *cfg)
         return;
     free(cfg->server);
     free(cfg->tls_server_name);
-    k8s__blob_release(&cfg->ca);
-    k8s__blob_release(&cfg->client_cert);
-    k8s__blob_release(&cfg->client_key);
+    k8s_blob_release(&cfg->ca);
+    k8s_blob_release(&cfg->client_cert);
+    k8s_blob_release(&cfg->client_key);
     secret_free(cfg->token);
     free(cfg->token_file);
     exec_config_free(cfg->exec);
@@ -1089,7 +1089,7 @@ int k8s_config_load_incluster(k8s_config *cfg, const char *root, k8s_err *err)
 out:
     free(dir);
     free(path);
-    k8s__blob_release(&ns);
+    k8s_blob_release(&ns);
     if (rc)
         k8s_config_release(cfg);
     return rc;

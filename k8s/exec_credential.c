@@ -483,7 +483,7 @@ void k8s_exec_credential_release(k8s_exec_credential *c)
         OPENSSL_cleanse(c->token, strlen(c->token));
         free(c->token);
     }
-    k8s__blob_release(&c->client_cert);
-    k8s__blob_release(&c->client_key);
+    k8s_blob_release(&c->client_cert);
+    k8s_blob_release(&c->client_key);
     memset(c, 0, sizeof(*c));
 }

@@ -111,6 +111,18 @@ typedef struct k8s_blob {
     size_t len;
 } k8s_blob;
 
+/*
+ * Decode standard (padded) base64; CR, LF, space and tab anywhere are
+ * ignored, as Go's decoder does. out->data is NUL-terminated (not counted
+ * in len); caller frees with k8s_blob_release. Returns K8S_EINVAL for bad
+ * input (there is no err: the caller names the field, never the data) or
+ * K8S_ENOMEM. On failure out is left empty.
+ */
+int k8s_base64_decode(const char *in, size_t len, k8s_blob *out);
+
+/* Wipe (OPENSSL_cleanse) and free a blob's data; leaves it empty. */
+void k8s_blob_release(k8s_blob *b);
+
 /* A client-go credential plugin (users[].user.exec). */
 typedef struct k8s_exec_config {
     char *api_version;     /* client.authentication.k8s.io/v1beta1 etc. */

@@ -27,17 +27,6 @@ int k8s__read_file(const char *path, size_t cap, k8s_blob *out, k8s_err *err);
 
 /* ------------------------------------------------------------ config.c */
 
-/*
- * Decode standard (padded) base64; CR, LF, space and tab anywhere are
- * ignored, as Go's decoder does. out->data is NUL-terminated (not counted
- * in len); caller frees with k8s__blob_release. Returns K8S_EINVAL for bad
- * input (there is no err: the caller names the field, never the data) or
- * K8S_ENOMEM. On failure out is left empty.
- */
-int k8s__base64_decode(const char *in, size_t len, k8s_blob *out);
-
-/* Wipe (OPENSSL_cleanse) and free a blob's data; leaves it empty. */
-void k8s__blob_release(k8s_blob *b);
 
 /* ---------------------------------------------------- exec_credential.c */
 

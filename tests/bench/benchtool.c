@@ -48,7 +48,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 #include "k8s.h"
-#include "backup.h"
+#include "host/backup.h"
 
 #define TQU_GROUP_PATH "/apis/upgrade.tianqing.io/v1alpha1"
 #define MAX_GEN 16384            /* generations tracked per resource */

@@ -1,5 +1,5 @@
 /*
- * test_backup.c - controller/backup.c against a real kube-apiserver and
+ * test_backup.c - controller/host/backup.c against a real kube-apiserver and
  * etcd (tests/cluster/with-cluster.sh; TQU_* variables there).
  *
  * Set-up creates 620 Deployments (more than one page of 500) in five
@@ -47,7 +47,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "k8s.h"
-#include "backup.h"
+#include "host/backup.h"
 #include "failalloc.h"
 #include "testutil.h"
 

@@ -1,5 +1,5 @@
 /*
- * test_child.c - the child-process supervisor (controller/child.c) with
+ * test_child.c - the child-process supervisor (controller/host/child.c) with
  * small shell scripts written into a temporary folder per test:
  *   A: exit codes and signals, working directory and exact argv, the exec
  *      prefix, signal dispositions and mask in the child, inherited file
@@ -35,7 +35,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "failalloc.h"
-#include "child.h"
+#include "host/child.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------- helpers */

@@ -338,15 +338,15 @@ static void test_base64_helper(void **state)
     (void)state;
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        assert_int_equal(k8s__base64_decode(ok[i].in, strlen(ok[i].in), &b), K8S_OK);
+        assert_int_equal(k8s_base64_decode(ok[i].in, strlen(ok[i].in), &b), K8S_OK);
         assert_int_equal(b.len, strlen(ok[i].out));
         assert_memory_equal(b.data, ok[i].out, b.len);
         assert_int_equal(b.data[b.len], '\0');
-        k8s__blob_release(&b);
+        k8s_blob_release(&b);
         assert_null(b.data);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(k8s__base64_decode(bad[i], strlen(bad[i]), &b), K8S_EINVAL);
+        assert_int_equal(k8s_base64_decode(bad[i], strlen(bad[i]), &b), K8S_EINVAL);
         assert_null(b.data);
         assert_int_equal(b.len, 0);
     }

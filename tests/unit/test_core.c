@@ -12,8 +12,8 @@
 #include <cmocka.h>
 #include "k8s.h"
 #include "failalloc.h"
-#include "log.h"
-#include "options.h"
+#include "runtime/log.h"
+#include "runtime/options.h"
 
 static void test_buf_cap(void **state)
 {

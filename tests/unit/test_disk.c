@@ -1,7 +1,7 @@
 /*
  * test_disk.c - the Preflight disk rules and their measurements
- * (controller/disk.c), and the file-system helpers they and the rest of
- * the controller use (controller/fsutil.c).
+ * (controller/host/disk.c), and the file-system helpers they and the rest of
+ * the controller use (controller/host/fsutil.c).
  *
  * The rules run against injected measurements (a fake statvfs and walk) so
  * the boundaries can be hit to the byte without filling a disk; the real
@@ -28,8 +28,8 @@
 #include "k8s.h"
 #include "failalloc.h"
 #include "testutil.h"
-#include "fsutil.h"
-#include "disk.h"
+#include "host/fsutil.h"
+#include "host/disk.h"
 
 #define GiB TQU_GIB
 

@@ -25,9 +25,9 @@
 #include <curl/curl.h>
 #include "k8s.h"
 #include "failalloc.h"
-#include "health.h"
-#include "log.h"
-#include "metrics.h"
+#include "runtime/health.h"
+#include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "prom_parse.h"
 #include "testutil.h"
 

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include "k8s.h"
 #include "failalloc.h"
-#include "metrics.h"
+#include "runtime/metrics.h"
 #include "prom_parse.h"
 
 /* It must fit k8s_client_set_observer exactly. */

@@ -1,7 +1,7 @@
 /*
  * test_paas.c - classification of darwin-client paas_check output and the
  * update.sh edit that switches the upgrade's PaaS check off
- * (controller/paas.c).
+ * (controller/upgrade/paas.c).
  *
  * The outputs below are made up (the vendor documents no format) but
  * shaped like real tool output: log prefixes, colours, tables, Chinese
@@ -28,8 +28,8 @@
 #include "k8s.h"
 #include "failalloc.h"
 #include "testutil.h"
-#include "fsutil.h"
-#include "paas.h"
+#include "host/fsutil.h"
+#include "upgrade/paas.h"
 
 static char tmp[PATH_MAX];
 

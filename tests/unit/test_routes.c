@@ -1,6 +1,6 @@
 /*
  * test_routes.c - the upgrade route table (routes/routes.yaml, loaded by
- * controller/routes.c) and the route check of the Validate step.
+ * controller/upgrade/routes.c) and the route check of the Validate step.
  *
  * The 31 supported versions are written out here again, from
  * procedure.md section 1, so the test checks the data file against the
@@ -26,8 +26,8 @@
 
 #include "k8s.h"
 #include "failalloc.h"
-#include "fsutil.h"
-#include "routes.h"
+#include "host/fsutil.h"
+#include "upgrade/routes.h"
 #include "testutil.h"
 
 #define TO "10.7.0.2800"

@@ -1,5 +1,5 @@
 /*
- * test_template.c - darwin template discovery (controller/template.c).
+ * test_template.c - darwin template discovery (controller/upgrade/template.c).
  *
  * Each test builds a plan_client folder in its own mkdtemp folder, with
  * update templates whose modification times deliberately disagree with the
@@ -25,8 +25,8 @@
 #include "k8s.h"
 #include "failalloc.h"
 #include "testutil.h"
-#include "fsutil.h"
-#include "template.h"
+#include "host/fsutil.h"
+#include "upgrade/template.h"
 
 static char tmp[PATH_MAX];
 

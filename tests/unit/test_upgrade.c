@@ -12,8 +12,8 @@
 #include <cmocka.h>
 #include "failalloc.h"
 #include "k8s.h"
-#include "spec.h"
-#include "upgrade.h"
+#include "upgrade/spec.h"
+#include "upgrade/upgrade.h"
 
 static cJSON *parse(const char *s)
 {

@@ -1,5 +1,5 @@
 /*
- * test_version.c - "A.B.C.D" release versions (controller/version.c):
+ * test_version.c - "A.B.C.D" release versions (controller/upgrade/version.c):
  * strict parsing, numeric comparison, formatting.
  */
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 
 #include "k8s.h"
 #include "failalloc.h"
-#include "version.h"
+#include "upgrade/version.h"
 
 static void assert_parses(const char *s, unsigned a, unsigned b, unsigned c, unsigned d)
 {

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include "fsutil.h"
-#include "log.h"
+#include "host/fsutil.h"
+#include "runtime/log.h"
 #include "status.h"
 #include "steps_int.h"
 #include "version.h"
@@ -27,8 +27,6 @@
 #define CDN_CONTAINER "darwin-cdn"
 #define HOST_KEY "kubernetes.io/hostname"
 
-#define OUT(o, k, r, ...) do { (o)->kind = (k); (o)->reason = (r); \
-    snprintf((o)->message, sizeof((o)->message), __VA_ARGS__); } while (0)
 
 /* Save obj as <dir>/<file> (once: an existing copy is the original). */
 int tqu__save_manifest(tqu_run *run, const cJSON *obj, const char *file, char *err, size_t errlen)
@@ -67,24 +65,24 @@ static int sabre_remove(tqu_run *run, const k8s_resource *r, const char *name, c
             snprintf(note, nlen, "%s %s/%s already gone", kind, SABRE_NS, name);
             return 0;
         }
-        OUT(o, TQU_OUT_ERROR, "ApiError", "cannot read %s %s/%s: %s", kind, SABRE_NS, name,
+        tqu_out(o, TQU_OUT_ERROR, "ApiError", "cannot read %s %s/%s: %s", kind, SABRE_NS, name,
             k8s_err_str(&err, ebuf, sizeof(ebuf)));
         return -1;
     }
     /* the manifest first: nothing is deleted that was not saved */
     if (tqu__save_manifest(run, obj, file, ferr, sizeof(ferr))) {
         cJSON_Delete(obj);
-        OUT(o, TQU_OUT_BLOCKED, "BackupFailed", "cannot save %s %s/%s before deleting it: %s", kind,
+        tqu_out(o, TQU_OUT_BLOCKED, "BackupFailed", "cannot save %s %s/%s before deleting it: %s", kind,
             SABRE_NS, name, ferr);
         return -1;
     }
     cJSON_Delete(obj);
     if (!tqu_may_act(run->ctl)) {
-        OUT(o, TQU_OUT_ERROR, "NotLeader", "no longer the leader");
+        tqu_out(o, TQU_OUT_ERROR, "NotLeader", "no longer the leader");
         return -1;
     }
     if (k8s_delete(run->ctl->client, r, SABRE_NS, name, &err) && !k8s_err_is(&err, "NotFound")) {
-        OUT(o, TQU_OUT_ERROR, "ApiError", "cannot delete %s %s/%s: %s", kind, SABRE_NS, name,
+        tqu_out(o, TQU_OUT_ERROR, "ApiError", "cannot delete %s %s/%s: %s", kind, SABRE_NS, name,
             k8s_err_str(&err, ebuf, sizeof(ebuf)));
         return -1;
     }
@@ -100,12 +98,12 @@ void tqu__step_sabre(tqu_run *run, tqu_outcome *o)
 
     if (tqu_version_parse(run->spec.initial_version, &initial) ||
         tqu_version_parse("10.5.0.3000", &cutoff)) {
-        OUT(o, TQU_OUT_FAILED, "InvalidVersion", "spec.initialVersion \"%s\" is not a version",
+        tqu_out(o, TQU_OUT_FAILED, "InvalidVersion", "spec.initialVersion \"%s\" is not a version",
             run->spec.initial_version);
         return;
     }
     if (tqu_version_cmp(&initial, &cutoff) >= 0) {
-        OUT(o, TQU_OUT_SKIPPED, "SabreNotPresent",
+        tqu_out(o, TQU_OUT_SKIPPED, "SabreNotPresent",
             "initialVersion %s is 10.5.0.3000 or later: there is no old sabre to remove",
             run->spec.initial_version);
         return;
@@ -119,7 +117,7 @@ void tqu__step_sabre(tqu_run *run, tqu_outcome *o)
         sabre_remove(run, &K8S_SERVICES, SABRE_SVC, "sabre-server-service.service.json", "Service",
                      o, n2, sizeof(n2)))
         return;
-    OUT(o, TQU_OUT_DONE, "SabreRemoved", "%s; %s", n1, n2);
+    tqu_out(o, TQU_OUT_DONE, "SabreRemoved", "%s; %s", n1, n2);
 }
 
 /* --------------------------------------------------------------- CdnTuning */
@@ -286,50 +284,50 @@ static void cdn_tune(tqu_run *run, tqu_outcome *o, int restoring)
     const char *why;
 
     if (!sp->cdn_cache_persistence && !sp->cdn_anti_affinity) {
-        OUT(o, TQU_OUT_SKIPPED, "CdnTuningDisabled", "spec.cdn.cachePersistence and antiAffinity are both false");
+        tqu_out(o, TQU_OUT_SKIPPED, "CdnTuningDisabled", "spec.cdn.cachePersistence and antiAffinity are both false");
         return;
     }
     if (k8s_get(run->ctl->client, &K8S_DEPLOYMENTS, sp->cdn_namespace, sp->cdn_deployment, &d, &err)) {
         if (k8s_err_is(&err, "NotFound"))
-            OUT(o, TQU_OUT_BLOCKED, "CdnDeploymentNotFound",
+            tqu_out(o, TQU_OUT_BLOCKED, "CdnDeploymentNotFound",
                 "Deployment %s/%s not found: check spec.cdn.namespace and spec.cdn.deployment",
                 sp->cdn_namespace, sp->cdn_deployment);
         else
-            OUT(o, TQU_OUT_ERROR, "ApiError", "cannot read Deployment %s/%s: %s", sp->cdn_namespace,
+            tqu_out(o, TQU_OUT_ERROR, "ApiError", "cannot read Deployment %s/%s: %s", sp->cdn_namespace,
                 sp->cdn_deployment, k8s_err_str(&err, ebuf, sizeof(ebuf)));
         return;
     }
     patch = tqu__cdn_patch(sp, d, &why, what, sizeof(what));
     if (why) {
-        OUT(o, TQU_OUT_BLOCKED, "CdnDeploymentUnexpected", "Deployment %s/%s cannot be tuned: %s",
+        tqu_out(o, TQU_OUT_BLOCKED, "CdnDeploymentUnexpected", "Deployment %s/%s cannot be tuned: %s",
             sp->cdn_namespace, sp->cdn_deployment, why);
         goto out;
     }
     if (!patch) {
-        OUT(o, TQU_OUT_DONE, "CdnTuned", "Deployment %s/%s has the cache volume and the anti-affinity",
+        tqu_out(o, TQU_OUT_DONE, "CdnTuned", "Deployment %s/%s has the cache volume and the anti-affinity",
             sp->cdn_namespace, sp->cdn_deployment);
         goto out;
     }
     /* the Deployment as it was, before the first change */
     if (tqu__save_manifest(run, d, restoring ? "darwin-cdn.before-restore.json" : "darwin-cdn.before-tuning.json",
                            ferr, sizeof(ferr))) {
-        OUT(o, TQU_OUT_BLOCKED, "BackupFailed", "cannot save Deployment %s/%s before patching it: %s",
+        tqu_out(o, TQU_OUT_BLOCKED, "BackupFailed", "cannot save Deployment %s/%s before patching it: %s",
             sp->cdn_namespace, sp->cdn_deployment, ferr);
         goto out;
     }
     if (!tqu_may_act(run->ctl)) {
-        OUT(o, TQU_OUT_ERROR, "NotLeader", "no longer the leader");
+        tqu_out(o, TQU_OUT_ERROR, "NotLeader", "no longer the leader");
         goto out;
     }
     if (k8s_patch(run->ctl->client, &K8S_DEPLOYMENTS, sp->cdn_namespace, sp->cdn_deployment, NULL,
                   K8S_CT_STRATEGIC_PATCH, patch, NULL, &err)) {
-        OUT(o, TQU_OUT_ERROR, "ApiError", "cannot patch Deployment %s/%s: %s", sp->cdn_namespace,
+        tqu_out(o, TQU_OUT_ERROR, "ApiError", "cannot patch Deployment %s/%s: %s", sp->cdn_namespace,
             sp->cdn_deployment, k8s_err_str(&err, ebuf, sizeof(ebuf)));
         goto out;
     }
     tqu_log(TQU_INFO, restoring ? "restored the cdn tuning" : "tuned the cdn Deployment", "key", run->key,
             "deployment", sp->cdn_deployment, "patch", what, NULL);
-    OUT(o, TQU_OUT_DONE, restoring ? "CdnTuningRestored" : "CdnTuned", "patched Deployment %s/%s: %s",
+    tqu_out(o, TQU_OUT_DONE, restoring ? "CdnTuningRestored" : "CdnTuned", "patched Deployment %s/%s: %s",
         sp->cdn_namespace, sp->cdn_deployment, what);
 out:
     cJSON_Delete(patch);
@@ -404,11 +402,11 @@ void tqu__step_verify(tqu_run *run, tqu_outcome *o)
 
     memset(&v, 0, sizeof(v));
     if (k8s_list(run->ctl->client, &K8S_DEPLOYMENTS, NULL, NULL, verify_item, &v, NULL, &err)) {
-        OUT(o, TQU_OUT_ERROR, "ApiError", "cannot list Deployments: %s", k8s_err_str(&err, ebuf, sizeof(ebuf)));
+        tqu_out(o, TQU_OUT_ERROR, "ApiError", "cannot list Deployments: %s", k8s_err_str(&err, ebuf, sizeof(ebuf)));
         return;
     }
     if (v.ready == v.total) {
-        OUT(o, TQU_OUT_DONE, "AllDeploymentsAvailable", "all %ld Deployments are rolled out and available", v.total);
+        tqu_out(o, TQU_OUT_DONE, "AllDeploymentsAvailable", "all %ld Deployments are rolled out and available", v.total);
         return;
     }
     const char *started = k8s_json_str(tqu_status_step(run->status, TQU_STEP_VERIFY), "startedAt", NULL);
@@ -416,12 +414,12 @@ void tqu__step_verify(tqu_run *run, tqu_outcome *o)
     double waited = difftime(time(NULL), t0);
     long missing = v.total - v.ready;
     if (waited > run->spec.timeout_verify_s) {
-        OUT(o, TQU_OUT_FAILED, "VerifyTimedOut",
+        tqu_out(o, TQU_OUT_FAILED, "VerifyTimedOut",
             "%ld of %ld Deployments not available after %.0f s (spec.timeouts.verify): %s%s", missing, v.total,
             run->spec.timeout_verify_s, v.names, missing > v.shown ? ", ..." : "");
         return;
     }
-    OUT(o, TQU_OUT_RUNNING, "WaitingForRollout", "waiting for %ld of %ld Deployments: %s%s", missing, v.total,
+    tqu_out(o, TQU_OUT_RUNNING, "WaitingForRollout", "waiting for %ld of %ld Deployments: %s%s", missing, v.total,
         v.names, missing > v.shown ? ", ..." : "");
     o->requeue_after = 5;
 }
@@ -443,28 +441,28 @@ int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o)
 
     if (k8s_get(run->ctl->client, &K8S_SECRETS, run->ns, name, &sec, &err)) {
         if (k8s_err_is(&err, "NotFound"))
-            OUT(o, TQU_OUT_BLOCKED, "SshSecretNotFound",
+            tqu_out(o, TQU_OUT_BLOCKED, "SshSecretNotFound",
                 "Secret %s/%s (spec.ssh.passwordSecretRef) not found: kubectl -n %s create secret generic %s "
                 "--from-literal=%s=<password>", run->ns, name, run->ns, name, key);
         else if (err.code == 403)
-            OUT(o, TQU_OUT_BLOCKED, "SshSecretForbidden",
+            tqu_out(o, TQU_OUT_BLOCKED, "SshSecretForbidden",
                 "the controller may not read Secret %s/%s: grant it get on secrets in %s (see manifests/)",
                 run->ns, name, run->ns);
         else
-            OUT(o, TQU_OUT_ERROR, "ApiError", "cannot read Secret %s/%s: %s", run->ns, name,
+            tqu_out(o, TQU_OUT_ERROR, "ApiError", "cannot read Secret %s/%s: %s", run->ns, name,
                 k8s_err_str(&err, ebuf, sizeof(ebuf)));
         return -1;
     }
     const char *v = k8s_json_str(sec, "data", key, NULL);
     if (v && v[0]) {
         k8s_blob b = { 0 };
-        if (k8s__base64_decode(v, strlen(v), &b) == 0 && b.len > 0 && b.len < len &&
+        if (k8s_base64_decode(v, strlen(v), &b) == 0 && b.len > 0 && b.len < len &&
             !memchr(b.data, '\0', b.len)) {
             memcpy(buf, b.data, b.len);
             buf[b.len] = '\0';
             rc = 0;
         }
-        k8s__blob_release(&b);
+        k8s_blob_release(&b);
     }
     cJSON *it;
     cJSON_ArrayForEach(it, k8s_json_get(sec, "data", NULL))
@@ -472,7 +470,7 @@ int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o)
             OPENSSL_cleanse(it->valuestring, strlen(it->valuestring));
     cJSON_Delete(sec);
     if (rc)
-        OUT(o, TQU_OUT_BLOCKED, "SshSecretKeyMissing",
+        tqu_out(o, TQU_OUT_BLOCKED, "SshSecretKeyMissing",
             "Secret %s/%s has no non-empty key \"%s\" (spec.ssh.passwordSecretRef.key)", run->ns, name, key);
     return rc;
 }
@@ -545,11 +543,11 @@ int tqu__check_node_clocks(tqu_run *run, tqu_outcome *o, char *note, size_t nlen
             snprintf(note, nlen, "node clocks not checked (no permission to list Leases in kube-node-lease)");
             return 0;
         }
-        OUT(o, TQU_OUT_ERROR, "ApiError", "cannot list Node Leases: %s", k8s_err_str(&err, ebuf, sizeof(ebuf)));
+        tqu_out(o, TQU_OUT_ERROR, "ApiError", "cannot list Node Leases: %s", k8s_err_str(&err, ebuf, sizeof(ebuf)));
         return -1;
     }
     if (c.bad) {
-        OUT(o, TQU_OUT_BLOCKED, "NodeClockSkew",
+        tqu_out(o, TQU_OUT_BLOCKED, "NodeClockSkew",
             "all servers must agree on date, time and time zone: %s; fix NTP/chrony on them", c.names);
         return -1;
     }

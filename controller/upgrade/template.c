@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "k8s.h"
-#include "fsutil.h"
+#include "host/fsutil.h"
 #include "template.h"
 
 #define LIST_SHOWN 8        /* names listed in a message before "and N more" */

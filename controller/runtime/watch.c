@@ -1,5 +1,5 @@
 /*
- * cdnwatch.c - watches on the tuned cdn Deployment(s) (see controller.h).
+ * watch.c - watches on the tuned cdn Deployment(s) (see runtime.h).
  *
  * One informer per Deployment, narrowed by namespace and field selector
  * metadata.name=<name>, so the cache holds one object whatever the size of
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "controller.h"
+#include "runtime.h"
 #include "log.h"
 #include "metrics.h"
 

@@ -4,7 +4,8 @@
 #ifndef TQU_STEPS_INT_H
 #define TQU_STEPS_INT_H
 
-#include "k8s_int.h"
+#include <openssl/crypto.h>
+#include "k8s.h"
 #include "steps.h"
 
 /* steps_host.c: the deploy machine's steps */

@@ -1,5 +1,5 @@
 /*
- * controller.c - the runtime around tqu_reconcile (see controller.h).
+ * runtime.c - the runtime around tqu_reconcile (see runtime.h).
  *
  * Threads: the informer's list/watch thread (enqueues keys), the leader
  * election thread (with --leader-elect), the health server's thread, one
@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "connect.h"
-#include "controller.h"
+#include "runtime.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -45,6 +45,7 @@ int tqu_may_act(tqu_controller *ctl)
 static void on_tqu_event(void *ud, k8s_event_type type, const char *key, const cJSON *obj)
 {
     tqu_controller *ctl = ud;
+    __atomic_add_fetch(&ctl->cache_changes, 1, __ATOMIC_RELAXED);
     if (tqu_log_enabled(TQU_DEBUG))
         tqu_log(TQU_DEBUG, "watch event", "key", key,
                 "type", type == K8S_ADDED ? "ADDED" : type == K8S_MODIFIED ? "MODIFIED" : "DELETED", NULL);
@@ -85,6 +86,54 @@ static void on_informer_error(void *ud, const char *what, const k8s_err *err, do
     snprintf(delay, sizeof(delay), "%.3f", retry_in);
     tqu_log(TQU_INFO, "list/watch failed; retrying", "resource", TQU_PLURAL, "op", what,
             "error", k8s_err_str(err, ebuf, sizeof(ebuf)), "retryIn", delay, NULL);
+}
+
+/* ------------------------------------------------- tqu_upgrades{phase} */
+
+struct phase_tally {
+    tqu_controller *ctl;
+    struct { char phase[64]; long count; } v[24];
+    tqu_phase_count out[24];
+    size_t n;
+};
+
+static void tally_key(void *ud, const char *key)
+{
+    struct phase_tally *t = ud;
+    cJSON *obj = k8s_informer_get(t->ctl->informer, key);
+    const char *p = obj ? k8s_json_str(obj, "status", "phase", NULL) : NULL;
+    size_t i;
+
+    if (!obj)
+        return;
+    if (!p)
+        p = "";   /* counted as "unknown" */
+    for (i = 0; i < t->n && strcmp(t->v[i].phase, p) != 0; i++)
+        ;
+    if (i == t->n && t->n < sizeof(t->v) / sizeof(t->v[0]))
+        snprintf(t->v[t->n++].phase, sizeof(t->v[0].phase), "%s", p);
+    if (i < t->n)   /* the CRD's phase enum keeps the distinct values far fewer */
+        t->v[i].count++;
+    cJSON_Delete(obj);
+}
+
+/* Count the cached resources by status.phase for /metrics, when the cache
+ * changed since the last count (the main thread, every few seconds). */
+static void count_phases(tqu_controller *ctl, unsigned long *seen)
+{
+    unsigned long now = __atomic_load_n(&ctl->cache_changes, __ATOMIC_RELAXED);
+    if (now == *seen || !k8s_informer_synced(ctl->informer))
+        return;
+    *seen = now;
+    struct phase_tally *t = calloc(1, sizeof(*t));
+    if (!t)
+        return;
+    t->ctl = ctl;
+    k8s_informer_keys(ctl->informer, tally_key, t);
+    for (size_t i = 0; i < t->n; i++)
+        t->out[i] = (tqu_phase_count){ .phase = t->v[i].phase, .count = t->v[i].count };
+    tqu_metrics_set_phase_counts(t->out, t->n);
+    free(t);
 }
 
 /* ------------------------------------------------------------ the worker */
@@ -274,8 +323,10 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
     tqu_log(TQU_INFO, "controller started", "namespace", opts->namespace ? opts->namespace : "(all)",
             "server", cfg->server, "serverVersion", ctl.server_version, NULL);
 
+    unsigned long counted = 0;
     for (;;) {
         struct timespec ts = { .tv_sec = 5, .tv_nsec = 0 };
+        count_phases(&ctl, &counted);
         int sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT) {
             tqu_log(TQU_INFO, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);

@@ -5,7 +5,7 @@
  * Upgrade (update.sh, detached, at most once per generation), plus the plan
  * published in status.plan.
  *
- * Vendor commands run from argv arrays (controller/child.c), prefixed by
+ * Vendor commands run from argv arrays (controller/host/child.c), prefixed by
  * --exec-prefix. The SSH password is read from the Secret only when
  * update.sh is started, passed in its argv, and appears nowhere else: the
  * command line kept in status and files shows it as ***.
@@ -18,19 +18,17 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include "child.h"
-#include "connect.h"
-#include "disk.h"
-#include "fsutil.h"
-#include "log.h"
+#include "host/child.h"
+#include "runtime/connect.h"
+#include "host/disk.h"
+#include "host/fsutil.h"
+#include "runtime/log.h"
 #include "paas.h"
 #include "status.h"
 #include "steps_int.h"
 #include "template.h"
 #include "version.h"
 
-#define OUT(o, k, r, ...) do { (o)->kind = (k); (o)->reason = (r); \
-    snprintf((o)->message, sizeof((o)->message), __VA_ARGS__); } while (0)
 
 #define PLAN_CLIENT "tq_paas/skylar/skylar_linuxserver_client/plan_client"
 #define EXTRACT_TIMEOUT_MS (2L * 3600 * 1000)
@@ -88,7 +86,7 @@ static int template_path(tqu_run *run, char *buf, size_t len, tqu_outcome *o)
     tqu_template_default_dir(run->spec.packages_root, tdir, sizeof(tdir));
     tqu_template_find(tdir, run->spec.template_path[0] ? run->spec.template_path : NULL, &t);
     if (t.reason) {
-        OUT(o, TQU_OUT_BLOCKED, t.reason, "%s", t.message);
+        tqu_out(o, TQU_OUT_BLOCKED, t.reason, "%s", t.message);
         return -1;
     }
     snprintf(buf, len, "%s", t.path);
@@ -243,7 +241,7 @@ static int check_confirmations(tqu_run *run, tqu_outcome *o)
     }
     if (!n)
         return 0;
-    OUT(o, TQU_OUT_BLOCKED, "ConfirmationMissing",
+    tqu_out(o, TQU_OUT_BLOCKED, "ConfirmationMissing",
         "a person must check and confirm: %s; set each to true once it is so", m);
     return -1;
 }
@@ -261,7 +259,7 @@ static int extract_archive(tqu_run *run, tqu_outcome *o, char *note, size_t nlen
     else
         snprintf(arch, sizeof(arch), "%s/%s", n, run->spec.packages_archive);
     if (!is_file(arch)) {
-        OUT(o, TQU_OUT_BLOCKED, "PackageMissing",
+        tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing",
             "the new package %s has no update.sh and the archive %s (spec.packages.archive) is not there: "
             "copy the release package to the deploy machine", n, arch);
         return -1;
@@ -271,7 +269,7 @@ static int extract_archive(tqu_run *run, tqu_outcome *o, char *note, size_t nlen
         return 0;
     }
     if (tqu_mkdir_p(run->dir, 0700, ferr, sizeof(ferr))) {
-        OUT(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
+        tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
         return -1;
     }
     snprintf(log, sizeof(log), "%s/extract.log", run->dir);
@@ -283,14 +281,14 @@ static int extract_archive(tqu_run *run, tqu_outcome *o, char *note, size_t nlen
     format_cmd(run, (char *const *)argv, 0, cmd, sizeof(cmd));
     tqu_log(TQU_INFO, "extracting the new package", "key", run->key, "command", cmd, NULL);
     if (tqu_child_run(&cs, &r) || !r.exited || r.exit_code != 0) {
-        OUT(o, TQU_OUT_BLOCKED, "PackageExtractFailed", "%s failed: %s%s%s", cmd,
+        tqu_out(o, TQU_OUT_BLOCKED, "PackageExtractFailed", "%s failed: %s%s%s", cmd,
             r.error[0] ? r.error : r.timed_out ? "timed out" : "non-zero exit", r.tail[0] ? "; last output: " : "",
             r.tail);
         return -1;
     }
     /* only a tar that finished makes the package count as extracted */
     if (tqu_write_file_atomic(mark, arch, strlen(arch), 0600, ferr, sizeof(ferr))) {
-        OUT(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
+        tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
         return -1;
     }
     snprintf(note, nlen, "extracted %s", arch);
@@ -319,18 +317,18 @@ void tqu__step_preflight(tqu_run *run, tqu_outcome *o)
     old_dir(run, o_dir, sizeof(o_dir));
     new_dir(run, n_dir, sizeof(n_dir));
     if (!is_dir(o_dir)) {
-        OUT(o, TQU_OUT_BLOCKED, "PackageMissing",
+        tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing",
             "the installed release's package %s is missing (spec.packages.root/spec.fromVersion): the PaaS check "
             "runs from its tq_saas folder", o_dir);
         return;
     }
     snprintf(dc, sizeof(dc), "%s/tq_saas/darwin-client", o_dir);
     if (!is_exec(dc)) {
-        OUT(o, TQU_OUT_BLOCKED, "PackageMissing", "%s is missing or not executable", dc);
+        tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing", "%s is missing or not executable", dc);
         return;
     }
     if (!is_dir(n_dir)) {
-        OUT(o, TQU_OUT_BLOCKED, "PackageMissing",
+        tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing",
             "the new release's folder %s is missing: create it, copy the release package there and extract it "
             "(or name the tarball in spec.packages.archive)", n_dir);
         return;
@@ -343,7 +341,7 @@ void tqu__step_preflight(tqu_run *run, tqu_outcome *o)
             return;
     } else if (!is_file(us)) {
         if (!run->spec.packages_archive[0]) {
-            OUT(o, TQU_OUT_BLOCKED, "PackageMissing",
+            tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing",
                 "%s is missing: extract the release package in %s, or name its tarball in spec.packages.archive",
                 us, n_dir);
             return;
@@ -351,7 +349,7 @@ void tqu__step_preflight(tqu_run *run, tqu_outcome *o)
         if (extract_archive(run, o, extract_note, sizeof(extract_note)))
             return;
         if (!run->spec.dry_run && !is_file(us)) {
-            OUT(o, TQU_OUT_BLOCKED, "PackageMissing", "%s is still missing after extracting %s", us,
+            tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing", "%s is still missing after extracting %s", us,
                 run->spec.packages_archive);
             return;
         }
@@ -360,7 +358,7 @@ void tqu__step_preflight(tqu_run *run, tqu_outcome *o)
     tqu_template_default_dir(run->spec.packages_root, tdir, sizeof(tdir));
     tqu_template_find(tdir, run->spec.template_path[0] ? run->spec.template_path : NULL, &t);
     if (t.reason) {
-        OUT(o, TQU_OUT_BLOCKED, t.reason, "%s", t.message);
+        tqu_out(o, TQU_OUT_BLOCKED, t.reason, "%s", t.message);
         return;
     }
 
@@ -374,7 +372,7 @@ void tqu__step_preflight(tqu_run *run, tqu_outcome *o)
     };
     tqu_disk_check(&dp, NULL, &dr);
     if (dr.reason != TQU_DISK_OK) {
-        OUT(o, TQU_OUT_BLOCKED, dr.code, "%s", dr.message);
+        tqu_out(o, TQU_OUT_BLOCKED, dr.code, "%s", dr.message);
         return;
     }
     if (tqu__check_node_clocks(run, o, clock_note, sizeof(clock_note)))
@@ -388,14 +386,14 @@ void tqu__step_preflight(tqu_run *run, tqu_outcome *o)
         snprintf(f, sizeof(f), "%s/template", run->dir);
         if (tqu_mkdir_p(run->dir, 0700, ferr, sizeof(ferr)) ||
             tqu_write_file_atomic(f, t.path, strlen(t.path), 0600, ferr, sizeof(ferr))) {
-            OUT(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
+            tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
             return;
         }
     }
     cJSON *plan = build_plan(run, t.path);
     if (plan)
         k8s_json_put(run->status, "plan", plan);
-    OUT(o, TQU_OUT_DONE, "PreflightPassed", "packages present%s%s; template %s; %s; %s; SSH Secret readable",
+    tqu_out(o, TQU_OUT_DONE, "PreflightPassed", "packages present%s%s; template %s; %s; %s; SSH Secret readable",
         extract_note[0] ? ", " : "", extract_note, t.path, dr.message, clock_note);
 }
 
@@ -426,7 +424,7 @@ void tqu__step_paas(tqu_run *run, tqu_outcome *o)
     snprintf(log, sizeof(log), "%s/paas_check.log", run->dir);
     snprintf(tflag, sizeof(tflag), "--template.file=%s", tmpl);
     if (tqu_mkdir_p(run->dir, 0700, ferr, sizeof(ferr))) {
-        OUT(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
+        tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
         return;
     }
     const char *argv[] = { "./darwin-client", "install", "--data.source=local", "--execute.type=k8s", tflag,
@@ -437,21 +435,21 @@ void tqu__step_paas(tqu_run *run, tqu_outcome *o)
     format_cmd(run, (char *const *)argv, 0, cmd, sizeof(cmd));
     tqu_log(TQU_INFO, "running the PaaS check", "key", run->key, "command", cmd, "cwd", cwd, NULL);
     if (tqu_child_run(&cs, &r)) {
-        OUT(o, TQU_OUT_BLOCKED, "PaasCheckNotRun", "%s (in %s): %s", cmd, cwd, r.error);
+        tqu_out(o, TQU_OUT_BLOCKED, "PaasCheckNotRun", "%s (in %s): %s", cmd, cwd, r.error);
         return;
     }
     if (r.cancelled) {
-        OUT(o, TQU_OUT_ERROR, "Interrupted", "the PaaS check was interrupted by the controller stopping; it runs again");
+        tqu_out(o, TQU_OUT_ERROR, "Interrupted", "the PaaS check was interrupted by the controller stopping; it runs again");
         return;
     }
     if (r.timed_out) {
-        OUT(o, TQU_OUT_BLOCKED, "PaasCheckTimedOut",
+        tqu_out(o, TQU_OUT_BLOCKED, "PaasCheckTimedOut",
             "darwin-client paas_check did not finish within %.0f s (spec.timeouts.paasCheck); output in %s",
             run->spec.timeout_paas_s, log);
         return;
     }
     if (tqu_paas_classify_file(log, r.exited ? r.exit_code : -1, &pr, ferr, sizeof(ferr))) {
-        OUT(o, TQU_OUT_BLOCKED, "PaasCheckUnreadable", "cannot read the PaaS check's output: %s", ferr);
+        tqu_out(o, TQU_OUT_BLOCKED, "PaasCheckUnreadable", "cannot read the PaaS check's output: %s", ferr);
         return;
     }
     /* the failing components with their lines, for the message */
@@ -469,31 +467,31 @@ void tqu__step_paas(tqu_run *run, tqu_outcome *o)
     }
     switch (pr.verdict) {
     case TQU_PAAS_PASS:
-        OUT(o, TQU_OUT_DONE, "PaasCheckPassed", "%s (output in %s)", pr.message, log);
+        tqu_out(o, TQU_OUT_DONE, "PaasCheckPassed", "%s (output in %s)", pr.message, log);
         break;
     case TQU_PAAS_ONLY_EDR_COMPONENTS:
         if (run->spec.edr_enabled) {
-            OUT(o, TQU_OUT_BLOCKED, "PaasCheckFailed",
+            tqu_out(o, TQU_OUT_BLOCKED, "PaasCheckFailed",
                 "%s failed the PaaS check and the EDR module is used (spec.edrEnabled): repair them first, e.g. %s",
                 failing, lines);
             break;
         }
         update_sh(run, us, sizeof(us));
         if (tqu_paas_disable_check(us, run->dir, ferr, sizeof(ferr))) {
-            OUT(o, TQU_OUT_BLOCKED, "UpdateScriptEditFailed", "%s", ferr);
+            tqu_out(o, TQU_OUT_BLOCKED, "UpdateScriptEditFailed", "%s", ferr);
             break;
         }
         tqu_log(TQU_INFO, "update.sh told to skip its PaaS check", "key", run->key, "file", us, NULL);
-        OUT(o, TQU_OUT_DONE, "PaasCheckEdrOnly",
+        tqu_out(o, TQU_OUT_DONE, "PaasCheckEdrOnly",
             "only %s failed and EDR is off (expected): %s", failing, ferr);
         break;
     case TQU_PAAS_OTHER_COMPONENTS:
-        OUT(o, TQU_OUT_BLOCKED, "PaasCheckFailed",
+        tqu_out(o, TQU_OUT_BLOCKED, "PaasCheckFailed",
             "PaaS components failed: %s; repair them before upgrading (e.g. %s; full output in %s)", failing, lines,
             log);
         break;
     default:
-        OUT(o, TQU_OUT_BLOCKED, "PaasCheckUnknownFailure",
+        tqu_out(o, TQU_OUT_BLOCKED, "PaasCheckUnknownFailure",
             "darwin-client paas_check exited with %d and named no component (%s): read %s and repair the cause",
             r.exited ? r.exit_code : -1, pr.message, log);
         break;
@@ -509,13 +507,13 @@ int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what)
     if (!run->spec.has_window)
         return 0;
     if (now < run->spec.window_start) {
-        OUT(o, TQU_OUT_WAIT, "WaitingForWindow", "waiting for the maintenance window opening at %s",
+        tqu_out(o, TQU_OUT_WAIT, "WaitingForWindow", "waiting for the maintenance window opening at %s",
             run->spec.window_start_text);
         o->requeue_after = difftime(run->spec.window_start, now) + 1;
         return -1;
     }
     if (now >= run->spec.window_end) {
-        OUT(o, TQU_OUT_FAILED, "WindowClosed",
+        tqu_out(o, TQU_OUT_FAILED, "WindowClosed",
             "the maintenance window ended at %s before %s: agree a new window and set spec.window",
             run->spec.window_end_text, what);
         return -1;
@@ -591,14 +589,14 @@ static void finished(tqu_run *run, const tqu_detached_status *st, const char *co
     if (tqu_may_act(run->ctl))
         k8s_finalizer_remove(run->ctl->client, &TQU_RESOURCE, run->obj, TQU_FINALIZER, &err);
     if (st->state == TQU_DETACHED_LOST) {
-        OUT(o, TQU_OUT_FAILED, "UpgradeOutcomeUnknown",
+        tqu_out(o, TQU_OUT_FAILED, "UpgradeOutcomeUnknown",
             "update.sh was started but its outcome is unknown (%s); it is never started twice: check %s and the "
             "cluster, and ask the vendor (TAC)", st->message, st->log_path);
         return;
     }
     if (st->timed_out) {
         install_log_tail(run, redact, tail, sizeof(tail));
-        OUT(o, TQU_OUT_FAILED, "UpgradeTimedOut",
+        tqu_out(o, TQU_OUT_FAILED, "UpgradeTimedOut",
             "update.sh was stopped after %.0f s (spec.timeouts.upgrade); last lines of install_saas.log: %s",
             st->elapsed, tail);
         return;
@@ -606,14 +604,14 @@ static void finished(tqu_run *run, const tqu_detached_status *st, const char *co
     if (st->exit_code != 0) {
         install_log_tail(run, redact, tail, sizeof(tail));
         if (st->exit_code < 0)
-            OUT(o, TQU_OUT_FAILED, "UpgradeFailed", "update.sh was killed by signal %d after %.0f s; last lines of "
+            tqu_out(o, TQU_OUT_FAILED, "UpgradeFailed", "update.sh was killed by signal %d after %.0f s; last lines of "
                 "install_saas.log: %s", st->signal, st->elapsed, tail);
         else
-            OUT(o, TQU_OUT_FAILED, "UpgradeFailed", "update.sh exited with %d after %.0f s; last lines of "
+            tqu_out(o, TQU_OUT_FAILED, "UpgradeFailed", "update.sh exited with %d after %.0f s; last lines of "
                 "install_saas.log: %s", st->exit_code, st->elapsed, tail);
         return;
     }
-    OUT(o, TQU_OUT_DONE, "UpgradeSucceeded", "update.sh finished successfully after %.0f s", st->elapsed);
+    tqu_out(o, TQU_OUT_DONE, "UpgradeSucceeded", "update.sh finished successfully after %.0f s", st->elapsed);
 }
 
 static void launch(tqu_run *run, tqu_outcome *o)
@@ -631,11 +629,11 @@ static void launch(tqu_run *run, tqu_outcome *o)
         return;
     /* the finalizer first: the resource is not deleted under a running upgrade */
     if (!tqu_may_act(run->ctl)) {
-        OUT(o, TQU_OUT_ERROR, "NotLeader", "no longer the leader");
+        tqu_out(o, TQU_OUT_ERROR, "NotLeader", "no longer the leader");
         return;
     }
     if (k8s_finalizer_add(run->ctl->client, &TQU_RESOURCE, run->obj, TQU_FINALIZER, &err)) {
-        OUT(o, TQU_OUT_ERROR, "ApiError", "cannot add the finalizer: %s", k8s_err_str(&err, ebuf, sizeof(ebuf)));
+        tqu_out(o, TQU_OUT_ERROR, "ApiError", "cannot add the finalizer: %s", k8s_err_str(&err, ebuf, sizeof(ebuf)));
         return;
     }
     if (tqu__read_password(run, password, sizeof(password), o))
@@ -646,7 +644,7 @@ static void launch(tqu_run *run, tqu_outcome *o)
     snprintf(log, sizeof(log), "%s/update.sh.log", sdir);
     if (tqu_mkdir_p(sdir, 0700, ferr, sizeof(ferr))) {
         OPENSSL_cleanse(password, sizeof(password));
-        OUT(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
+        tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
         return;
     }
     tqu_child_spec cs = { .prefix = run->ctl->opts->exec_prefix, .argv = (char *const *)argv,
@@ -663,7 +661,7 @@ static void launch(tqu_run *run, tqu_outcome *o)
         tqu_detached_poll(sdir, redact, 10, &st);
         set_upgrade_status(run, &st, sdir);
         if (st.state == TQU_DETACHED_RUNNING) {
-            OUT(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh started; output in %s", log);
+            tqu_out(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh started; output in %s", log);
             o->requeue_after = 10;
         } else {
             finished(run, &st, redact, o);   /* the password masks its log too */
@@ -674,17 +672,17 @@ static void launch(tqu_run *run, tqu_outcome *o)
     OPENSSL_cleanse(password, sizeof(password));
     if (rc) {
         if (rc == TQU_CHILD_ELAUNCHED) {
-            OUT(o, TQU_OUT_ERROR, "AlreadyLaunched", "update.sh was already launched for this generation");
+            tqu_out(o, TQU_OUT_ERROR, "AlreadyLaunched", "update.sh was already launched for this generation");
             return;
         }
-        OUT(o, rc == TQU_CHILD_ENOCWD || rc == TQU_CHILD_ENOTFOUND ? TQU_OUT_BLOCKED : TQU_OUT_FAILED,
+        tqu_out(o, rc == TQU_CHILD_ENOCWD || rc == TQU_CHILD_ENOTFOUND ? TQU_OUT_BLOCKED : TQU_OUT_FAILED,
             "UpgradeNotStarted", "update.sh could not be started in %s: %s", cwd, st.message);
         return;
     }
     tqu_log(TQU_INFO, "update.sh started", "key", run->key, "command", st.command, "cwd", cwd, NULL);
     tqu_event(run, "Normal", "UpgradeStarted", "update.sh started: %s", st.command);
     set_upgrade_status(run, &st, sdir);
-    OUT(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh started (it takes about an hour); output in %s", log);
+    tqu_out(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh started (it takes about an hour); output in %s", log);
     o->requeue_after = 10;
 }
 
@@ -709,7 +707,7 @@ void tqu__step_upgrade(tqu_run *run, tqu_outcome *o)
     if (!have_pw)
         snprintf(st.tail, sizeof(st.tail), "%s", NOT_MASKABLE);
     if (prc) {
-        OUT(o, TQU_OUT_ERROR, "StateUnreadable", "cannot read %s: %s", sdir, st.message);
+        tqu_out(o, TQU_OUT_ERROR, "StateUnreadable", "cannot read %s: %s", sdir, st.message);
         goto out;
     }
     /* no marker: nothing ever ran from that folder, so starting is safe */
@@ -722,7 +720,7 @@ void tqu__step_upgrade(tqu_run *run, tqu_outcome *o)
         /* the message carries the last line; status.upgrade.outputTail more */
         const char *last = strrchr(st.tail, '\n');
         last = last ? last + 1 : st.tail;
-        OUT(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh running for %.0f s (pid %d); last output: %s", st.elapsed,
+        tqu_out(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh running for %.0f s (pid %d); last output: %s", st.elapsed,
             (int)st.child_pid, last[0] ? last : "(none yet)");
         o->requeue_after = 10;
         goto out;

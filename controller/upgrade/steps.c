@@ -11,15 +11,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include "backup.h"
-#include "fsutil.h"
-#include "log.h"
+#include "host/backup.h"
+#include "host/fsutil.h"
+#include "runtime/log.h"
 #include "routes.h"
 #include "status.h"
 #include "steps_int.h"
 
-#define OUT(o, k, r, ...) do { (o)->kind = (k); (o)->reason = (r); \
-    snprintf((o)->message, sizeof((o)->message), __VA_ARGS__); } while (0)
 
 extern const char tqu_routes_builtin[];
 extern const char tqu_routes_builtin_end[];
@@ -85,22 +83,22 @@ static void step_validate(tqu_run *run, tqu_outcome *o)
     tqu_route_verdict v;
 
     if (!routes) {
-        OUT(o, TQU_OUT_ERROR, "RoutesNotLoaded", "the upgrade route table is not loaded");
+        tqu_out(o, TQU_OUT_ERROR, "RoutesNotLoaded", "the upgrade route table is not loaded");
         return;
     }
     tqu_route_check(routes, run->spec.from_version, run->spec.initial_version, run->spec.to_version, &v);
     if (v.reason != TQU_ROUTE_OK) {
-        OUT(o, TQU_OUT_FAILED, v.code, "%s", v.message);
+        tqu_out(o, TQU_OUT_FAILED, v.code, "%s", v.message);
         return;
     }
     if (run->spec.has_window && time(NULL) >= run->spec.window_end &&
         !strcmp(tqu_status_step_state(run->status, TQU_STEP_UPGRADE), "Pending")) {
-        OUT(o, TQU_OUT_FAILED, "WindowClosed",
+        tqu_out(o, TQU_OUT_FAILED, "WindowClosed",
             "the maintenance window ended at %s before the upgrade could start: agree a new window and set spec.window",
             run->spec.window_end_text);
         return;
     }
-    OUT(o, TQU_OUT_DONE, "RouteSupported", "%s -> %s is a supported route (first installed: %s), %d machines",
+    tqu_out(o, TQU_OUT_DONE, "RouteSupported", "%s -> %s is a supported route (first installed: %s), %d machines",
         run->spec.from_version, run->spec.to_version, run->spec.initial_version, run->spec.machines);
 }
 
@@ -227,7 +225,7 @@ static void step_backup(tqu_run *run, tqu_outcome *o)
                 if (b)
                     set_status_backup(run, b);
             }
-            OUT(o, TQU_OUT_DONE, "BackupComplete", "%ld Deployments saved in %s (checksums verified)", r.count,
+            tqu_out(o, TQU_OUT_DONE, "BackupComplete", "%ld Deployments saved in %s (checksums verified)", r.count,
                 r.dir);
             return;
         }
@@ -239,16 +237,16 @@ static void step_backup(tqu_run *run, tqu_outcome *o)
             remove_unrecorded_backup_files(run);
     }
     if (tqu_mkdir_p(run->dir, 0700, ferr, sizeof(ferr))) {
-        OUT(o, TQU_OUT_BLOCKED, "BackupFailed", "cannot create the backup folder: %s (spec.backupDir)", ferr);
+        tqu_out(o, TQU_OUT_BLOCKED, "BackupFailed", "cannot create the backup folder: %s (spec.backupDir)", ferr);
         return;
     }
     tqu_backup_stamp(time(NULL), stamp, sizeof(stamp));
     if (tqu_backup_deployments(run->ctl->client, run->dir, stamp, &r, &err)) {
         if (err.rc == K8S_EIO || err.rc == K8S_ETOOBIG)
-            OUT(o, TQU_OUT_BLOCKED, "BackupFailed", "%s: free space in spec.backupDir or point it elsewhere",
+            tqu_out(o, TQU_OUT_BLOCKED, "BackupFailed", "%s: free space in spec.backupDir or point it elsewhere",
                 k8s_err_str(&err, ebuf, sizeof(ebuf)));
         else
-            OUT(o, TQU_OUT_ERROR, "ApiError", "backup of the Deployments: %s", k8s_err_str(&err, ebuf, sizeof(ebuf)));
+            tqu_out(o, TQU_OUT_ERROR, "ApiError", "backup of the Deployments: %s", k8s_err_str(&err, ebuf, sizeof(ebuf)));
         return;
     }
     b = backup_json(&r);
@@ -257,13 +255,13 @@ static void step_backup(tqu_run *run, tqu_outcome *o)
         tqu_write_file_atomic(path, text, strlen(text), 0600, ferr, sizeof(ferr))) {
         free(text);
         cJSON_Delete(b);
-        OUT(o, TQU_OUT_BLOCKED, "BackupFailed", "cannot record the backup: %s", text ? ferr : "out of memory");
+        tqu_out(o, TQU_OUT_BLOCKED, "BackupFailed", "cannot record the backup: %s", text ? ferr : "out of memory");
         return;
     }
     free(text);
     set_status_backup(run, b);
     tqu_log(TQU_INFO, "backed up the Deployments", "key", run->key, "folder", r.dir, NULL);
-    OUT(o, TQU_OUT_DONE, "BackupComplete", "%ld Deployments saved: %s and %s", r.count, r.log_path, r.json_path);
+    tqu_out(o, TQU_OUT_DONE, "BackupComplete", "%ld Deployments saved: %s and %s", r.count, r.log_path, r.json_path);
 }
 
 /* -------------------------------------------------------------- dispatcher */
@@ -280,6 +278,6 @@ void tqu_steps_run(tqu_run *run, int id, tqu_outcome *o)
     case TQU_STEP_UPGRADE: tqu__step_upgrade(run, o); break;
     case TQU_STEP_CDN: tqu__step_cdn(run, o); break;
     case TQU_STEP_VERIFY: tqu__step_verify(run, o); break;
-    default: OUT(o, TQU_OUT_FAILED, "UnknownStep", "unknown step %d", id); break;
+    default: tqu_out(o, TQU_OUT_FAILED, "UnknownStep", "unknown step %d", id); break;
     }
 }

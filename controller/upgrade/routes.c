@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <yaml.h>
 #include "k8s.h"
-#include "fsutil.h"
+#include "host/fsutil.h"
 #include "routes.h"
 
 /* ------------------------------------------------------------------ load */

@@ -20,6 +20,7 @@
 #define TQU_UPGRADE_H
 
 #include "k8s.h"
+#include "engine/outcome.h"
 
 enum tqu_step_id {
     TQU_STEP_VALIDATE = 0,
@@ -35,22 +36,6 @@ enum tqu_step_id {
 
 extern const char *const tqu_step_names[TQU_STEP_COUNT];
 
-typedef enum tqu_outcome_kind {
-    TQU_OUT_DONE = 0,
-    TQU_OUT_SKIPPED,
-    TQU_OUT_WAIT,       /* not yet: requeue_after (the window) */
-    TQU_OUT_RUNNING,    /* a vendor process is running: requeue_after */
-    TQU_OUT_BLOCKED,    /* a person must act */
-    TQU_OUT_FAILED,     /* final until the spec changes */
-    TQU_OUT_ERROR,      /* transient (API unreachable...): retry with backoff */
-} tqu_outcome_kind;
-
-typedef struct tqu_outcome {
-    tqu_outcome_kind kind;
-    const char *reason;        /* CamelCase, for Blocked/Failed/Wait */
-    char message[2048];
-    double requeue_after;
-} tqu_outcome;
 
 /* ---- pure status transitions (no I/O) ---- */
 

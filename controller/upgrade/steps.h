@@ -7,7 +7,7 @@
 #define TQU_STEPS_H
 
 #include <limits.h>
-#include "controller.h"
+#include "runtime/runtime.h"
 #include "spec.h"
 #include "upgrade.h"
 

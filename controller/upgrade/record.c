@@ -1,5 +1,5 @@
 /*
- * upgrade.c - status transitions of the step machine (see upgrade.h).
+ * record.c - status transitions of the step machine (see upgrade.h).
  * Pure functions over the status JSON: no I/O, no clock except "now" for
  * timestamps, so unit tests can drive every transition.
  */

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "controller.h"
+#include "runtime/runtime.h"
 #include "status.h"
 #include "steps.h"
 

@@ -1,5 +1,5 @@
 /*
- * controller.h - the controller's runtime: an informer on TianqingUpgrade
+ * runtime.h - the controller's runtime: an informer on TianqingUpgrade
  * resources feeding a work queue, one worker that reconciles one key at a
  * time, optional leader election, Events, and the health/metrics server.
  * The reconcile function itself lives in reconcile.c.
@@ -30,6 +30,7 @@ typedef struct tqu_controller {
         k8s_informer *inf;
     } cdn[4];
     int ncdn;
+    unsigned long cache_changes; /* informer events seen (atomic): recount phases */
 } tqu_controller;
 
 /*

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "k8s.h"
-#include "fsutil.h"
+#include "host/fsutil.h"
 #include "paas.h"
 
 /* ------------------------------------------------------------ vocabulary */

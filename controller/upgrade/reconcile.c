@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "connect.h"
-#include "controller.h"
-#include "log.h"
+#include "runtime/connect.h"
+#include "runtime/runtime.h"
+#include "runtime/log.h"
 #include "status.h"
 #include "steps.h"
 #include "upgrade.h"

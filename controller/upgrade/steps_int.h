@@ -1,5 +1,5 @@
 /*
- * steps_int.h - internals shared by the steps_*.c files (tqu__ prefix).
+ * steps_int.h - internals shared by the upgrade's step files (tqu__ prefix).
  */
 #ifndef TQU_STEPS_INT_H
 #define TQU_STEPS_INT_H
@@ -8,24 +8,63 @@
 #include "k8s.h"
 #include "steps.h"
 
-/* steps_host.c: the deploy machine's steps */
-void tqu__step_preflight(tqu_run *run, tqu_outcome *o);
-void tqu__step_paas(tqu_run *run, tqu_outcome *o);
-void tqu__step_upgrade(tqu_run *run, tqu_outcome *o);
+#define PLAN_CLIENT "tq_paas/skylar/skylar_linuxserver_client/plan_client"
+#define EXTRACT_TIMEOUT_MS (2L * 3600 * 1000)
+#define SABRE_NS "default-sabre-server"
+#define SABRE_DEPLOY "sabre-server"
+#define SABRE_SVC "sabre-server-service"
+#define CDN_VOLUME "darwin-cdn-data"
+#define CDN_MOUNT "/home/s/darwin-cdn/data/"
+#define CDN_CONTAINER "darwin-cdn"
+#define HOST_KEY "kubernetes.io/hostname"
+/* update.sh's argv slot of the SSH password (tqu__upgrade_argv) */
+#define PASSWORD_ARG 11
+
+/* The eight steps, one file each, in order. */
+void tqu__step_validate(tqu_run *run, tqu_outcome *o);   /* validate.c */
+void tqu__step_preflight(tqu_run *run, tqu_outcome *o);  /* preflight.c */
+void tqu__step_backup(tqu_run *run, tqu_outcome *o);     /* backup.c */
+void tqu__step_paas(tqu_run *run, tqu_outcome *o);       /* paas_check.c */
+void tqu__step_sabre(tqu_run *run, tqu_outcome *o);      /* sabre.c */
+void tqu__step_upgrade(tqu_run *run, tqu_outcome *o);    /* upgrade.c */
+void tqu__step_cdn(tqu_run *run, tqu_outcome *o);        /* cdn.c */
+void tqu__step_verify(tqu_run *run, tqu_outcome *o);     /* verify.c */
+
+/* paths.c: the package folders (old: fromVersion, new: toVersion), update.sh */
+void tqu__old_dir(const tqu_run *run, char *buf, size_t len);
+void tqu__new_dir(const tqu_run *run, char *buf, size_t len);
+void tqu__update_sh(const tqu_run *run, char *buf, size_t len);
+int tqu__is_dir(const char *p);
+int tqu__is_file(const char *p);
+int tqu__is_exec(const char *p);
+/* The darwin template to use (spec, else found in the new package): 0, or
+ * -1 with o filled. */
+int tqu__template_path(tqu_run *run, char *buf, size_t len, tqu_outcome *o);
+/* argv of update.sh, with the password slot given (*** for display). */
+void tqu__upgrade_argv(const tqu_run *run, const char *tmpl, const char *password, char *o_dir,
+                       size_t olen, char *n_dir, size_t nlen, char *port, size_t plen,
+                       const char *argv[20]);
+/* A vendor command line as run (with --exec-prefix), secret args as ***. */
+void tqu__format_cmd(const tqu_run *run, char *const *argv, unsigned long long secret, char *buf,
+                     size_t len);
 /* Steps that change the cluster run only inside spec.window: 0 inside it
  * (or without one); else o is Waiting (before) or Failed (after), -1. */
 int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what);
+/* Save obj as <dir>/<file> (once: an existing copy is the original). */
+int tqu__save_manifest(tqu_run *run, const cJSON *obj, const char *file, char *err, size_t errlen);
 
-/* steps_cluster.c */
-void tqu__step_sabre(tqu_run *run, tqu_outcome *o);
-void tqu__step_cdn(tqu_run *run, tqu_outcome *o);
-void tqu__step_verify(tqu_run *run, tqu_outcome *o);
+/* plan.c: every command and API change the run will make (status.plan). */
+cJSON *tqu__build_plan(tqu_run *run, const char *tmpl);
+
+/* secret.c */
 int tqu__check_secret(tqu_run *run, tqu_outcome *o);
 int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o);
+
+/* preflight.c */
 int tqu__check_node_clocks(tqu_run *run, tqu_outcome *o, char *note, size_t nlen);
-int tqu__save_manifest(tqu_run *run, const cJSON *obj, const char *file, char *err, size_t errlen);
-/* The strategic merge patch for the cdn Deployment, or NULL when tuned
- * (or when it cannot be tuned: *why says why). Caller frees. */
+
+/* cdn.c: the strategic merge patch for the cdn Deployment, or NULL when
+ * tuned (or when it cannot be tuned: *why says why). Caller frees. */
 cJSON *tqu__cdn_patch(const tqu_spec *spec, const cJSON *d, const char **why, char *what, size_t wlen);
 
 #endif

@@ -1,0 +1,154 @@
+/*
+ * paths.c - what the steps share: the package folders, the template,
+ * update.sh's argv, vendor command lines, the window gate and the saving
+ * of a manifest before it is changed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "host/child.h"
+#include "host/fsutil.h"
+#include "runtime/log.h"
+#include "template.h"
+#include "status.h"
+#include "steps_int.h"
+
+/* ------------------------------------------------------------------ paths */
+
+void tqu__old_dir(const tqu_run *run, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", run->spec.packages_root, run->spec.from_version);
+}
+
+void tqu__new_dir(const tqu_run *run, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", run->spec.packages_root, run->spec.to_version);
+}
+
+void tqu__update_sh(const tqu_run *run, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s/%s/update.sh", run->spec.packages_root, run->spec.to_version, PLAN_CLIENT);
+}
+
+int tqu__is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int tqu__is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int tqu__is_exec(const char *p)
+{
+    return tqu__is_file(p) && access(p, X_OK) == 0;
+}
+
+/* The template chosen by Preflight is kept in the state folder so that
+ * PaasCheck and Upgrade use the same one even if new files appear. */
+int tqu__template_path(tqu_run *run, char *buf, size_t len, tqu_outcome *o)
+{
+    char f[PATH_MAX + 32], err[256], tdir[PATH_MAX];
+    k8s_buf b;
+    tqu_template t;
+
+    snprintf(f, sizeof(f), "%s/template", run->dir);
+    k8s_buf_init(&b, PATH_MAX);
+    if (tqu_read_file(f, PATH_MAX, &b, err, sizeof(err)) == 0 && b.len > 1 && b.data[0] == '/') {
+        snprintf(buf, len, "%.*s", (int)strcspn(b.data, "\n"), b.data);
+        k8s_buf_release(&b);
+        return 0;
+    }
+    k8s_buf_release(&b);
+    tqu_template_default_dir(run->spec.packages_root, tdir, sizeof(tdir));
+    tqu_template_find(tdir, run->spec.template_path[0] ? run->spec.template_path : NULL, &t);
+    if (t.reason) {
+        tqu_out(o, TQU_OUT_BLOCKED, t.reason, "%s", t.message);
+        return -1;
+    }
+    snprintf(buf, len, "%s", t.path);
+    return 0;
+}
+
+/* argv of update.sh, with the password slot given (*** for display). */
+void tqu__upgrade_argv(const tqu_run *run, const char *tmpl, const char *password, char *o_dir,
+                         size_t olen, char *n_dir, size_t nlen, char *port, size_t plen,
+                         const char *argv[20])
+{
+    tqu__old_dir(run, o_dir, olen);
+    tqu__new_dir(run, n_dir, nlen);
+    snprintf(port, plen, "%d", run->spec.ssh_port);
+    int i = 0;
+    argv[i++] = "sh";
+    argv[i++] = "update.sh";
+    argv[i++] = "-s"; argv[i++] = o_dir;
+    argv[i++] = "-n"; argv[i++] = n_dir;
+    argv[i++] = "-t"; argv[i++] = tmpl;
+    argv[i++] = "-u"; argv[i++] = run->spec.ssh_user;
+    argv[i++] = "-P"; argv[i++] = password;
+    argv[i++] = "-p"; argv[i++] = port;
+    argv[i++] = "-d"; argv[i++] = run->spec.data_backup_enabled ? run->spec.data_backup_dir : "false";
+    argv[i] = NULL;
+}
+
+void tqu__format_cmd(const tqu_run *run, char *const *argv, unsigned long long secret, char *buf,
+                       size_t len)
+{
+    tqu_child_spec cs = { .prefix = run->ctl->opts->exec_prefix, .argv = argv, .secret_args = secret };
+    tqu_child_format_argv(&cs, buf, len);
+}
+
+/* ------------------------------------------------------------- the window */
+
+int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what)
+{
+    time_t now = time(NULL);
+    if (!run->spec.has_window)
+        return 0;
+    if (now < run->spec.window_start) {
+        tqu_out(o, TQU_OUT_WAIT, "WaitingForWindow", "waiting for the maintenance window opening at %s",
+            run->spec.window_start_text);
+        o->requeue_after = difftime(run->spec.window_start, now) + 1;
+        return -1;
+    }
+    if (now >= run->spec.window_end) {
+        tqu_out(o, TQU_OUT_FAILED, "WindowClosed",
+            "the maintenance window ended at %s before %s: agree a new window and set spec.window",
+            run->spec.window_end_text, what);
+        return -1;
+    }
+    return 0;
+}
+
+
+/* Save obj as <dir>/<file> (once: an existing copy is the original). */
+int tqu__save_manifest(tqu_run *run, const cJSON *obj, const char *file, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 256];
+    struct stat st;
+    char *text;
+    int rc;
+
+    if (tqu_mkdir_p(run->dir, 0700, err, errlen))
+        return -1;
+    snprintf(path, sizeof(path), "%s/%s", run->dir, file);
+    if (stat(path, &st) == 0)
+        return 0;
+    text = cJSON_Print(obj);
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rc = tqu_write_file_atomic(path, text, strlen(text), 0600, err, errlen);
+    free(text);
+    return rc ? -1 : 0;
+}

@@ -60,13 +60,14 @@ run_integration() {
 # run_sh SCRIPT: an end-to-end script whose last line is "N passed, M failed",
 # in a control plane of its own (scripts change cluster-wide objects, so
 # they must not see each other's leftovers).
+# run_sh SCRIPT --no-cluster: the same without a control plane.
 run_sh() {
   local sh=$1 name out rc p f line
   name=$(basename "$sh" .sh)
   selected "$name" || return 0
   echo "=== $name"
   out=$(mktemp)
-  if [ -n "${TQU_CLUSTER_DIR:-}" ]; then
+  if [ -n "${TQU_CLUSTER_DIR:-}" ] || [ "${2:-}" = --no-cluster ]; then
     bash "$sh" 2>&1 | tee "$out"
   else
     tests/cluster/with-cluster.sh bash "$sh" 2>&1 | tee "$out"
@@ -86,6 +87,7 @@ if [ "$mode" != --cluster-part ]; then
     [ -e "$src" ] || continue
     run_c "$O/tests/$(basename "$src" .c)"
   done
+  run_sh tests/layers/test_check_layers.sh --no-cluster   # scripts/check-layers.sh
 fi
 
 if [ "$mode" != --unit-only ] && [ "$mode" != --cluster-part ]; then

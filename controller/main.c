@@ -13,6 +13,13 @@
 #include "runtime/metrics.h"
 #include "runtime/options.h"
 #include "upgrade/steps.h"
+#include "upgrade/upgrade.h"
+
+/* The workflows this process runs: one line each (design.md section 7). */
+static const tqu_reconciler *const workflows[] = {
+    &tqu_upgrade_workflow.rec,
+};
+#define NWORKFLOWS (sizeof(workflows) / sizeof(workflows[0]))
 
 int main(int argc, char **argv)
 {
@@ -43,8 +50,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    if (tqu_connect(opts.kubeconfig, opts.context, &cfg, &client, version, sizeof(version),
-                    msg, sizeof(msg))) {
+    if (tqu_connect(opts.kubeconfig, opts.context, workflows, NWORKFLOWS, &cfg, &client, version,
+                    sizeof(version), msg, sizeof(msg))) {
         fprintf(stderr, "tianqing-upgrade-controller: %s\n", msg);
         tqu_steps_cleanup();
         tqu_options_release(&opts);
@@ -53,7 +60,7 @@ int main(int argc, char **argv)
     tqu_log(TQU_INFO, "connected", "server", cfg.server, "serverVersion", version,
             "config", cfg.source ? cfg.source : "", NULL);
 
-    r = tqu_controller_run(&opts, &cfg, client, version);
+    r = tqu_controller_run(&opts, &cfg, client, version, workflows, NWORKFLOWS);
 
     k8s_client_free(client);
     k8s_config_release(&cfg);

@@ -6,18 +6,28 @@
 #include "connect.h"
 #include "tqu_version.h"
 
-const k8s_resource TQU_RESOURCE = { TQU_GROUP, TQU_VERSION_API, TQU_PLURAL, 1 };
+/* Whether the discovery document disc lists plural. */
+static int lists(const cJSON *disc, const char *plural)
+{
+    const cJSON *res;
+    cJSON_ArrayForEach(res, k8s_json_get(disc, "resources", NULL)) {
+        const char *name = k8s_json_str(res, "name", NULL);
+        if (name && strcmp(name, plural) == 0)
+            return 1;
+    }
+    return 0;
+}
 
-int tqu_connect(const char *kubeconfig, const char *context, k8s_config *cfg,
-                k8s_client **client, char *server_version, size_t sv_len,
-                char *msg, size_t msg_len)
+int tqu_connect(const char *kubeconfig, const char *context, const tqu_reconciler *const *recs,
+                size_t nrecs, k8s_config *cfg, k8s_client **client, char *server_version,
+                size_t sv_len, char *msg, size_t msg_len)
 {
     k8s_client_opts copts = { .max_retries = 2, .timeout_ms = 15000,
                               .user_agent = "tianqing-upgrade-controller/" TQU_VERSION };
     k8s_err err;
-    cJSON *ver = NULL, *disc = NULL, *res;
+    cJSON *ver = NULL, *disc = NULL;
     char ebuf[1200];
-    int rc, found = 0;
+    int rc;
 
     *client = NULL;
     memset(cfg, 0, sizeof(*cfg));
@@ -45,28 +55,34 @@ int tqu_connect(const char *kubeconfig, const char *context, k8s_config *cfg,
         const char *gv = k8s_json_str(ver, "gitVersion", NULL);
         snprintf(server_version, sv_len, "%s", gv ? gv : "unknown");
     }
-    rc = k8s_request(*client, "GET", "/apis/" TQU_GROUP "/" TQU_VERSION_API, NULL, NULL, 0,
-                     &disc, &err);
-    if (rc == K8S_EAPI && err.code == 404) {
-        snprintf(msg, msg_len, "the TianqingUpgrade CRD (%s.%s) is not installed on %s: "
-                 "kubectl apply -f crds/", TQU_PLURAL, TQU_GROUP, cfg->server);
-        goto fail;
-    }
-    if (rc) {
-        snprintf(msg, msg_len, "cannot read the %s/%s API from %s: %s", TQU_GROUP, TQU_VERSION_API,
-                 cfg->server, k8s_err_str(&err, ebuf, sizeof(ebuf)));
-        goto fail;
-    }
-    cJSON_ArrayForEach(res, k8s_json_get(disc, "resources", NULL)) {
-        const char *name = k8s_json_str(res, "name", NULL);
-        if (name && strcmp(name, TQU_PLURAL) == 0)
-            found = 1;
-    }
-    if (!found) {
-        rc = K8S_ECONFIG;
-        snprintf(msg, msg_len, "the %s API on %s has no %s resource: kubectl apply -f crds/",
-                 TQU_GROUP, cfg->server, TQU_PLURAL);
-        goto fail;
+    for (size_t i = 0; i < nrecs; i++) {
+        const k8s_resource *r = recs[i]->resource;
+        char path[512];
+        if (i == 0 || strcmp(r->group, recs[i - 1]->resource->group) ||
+            strcmp(r->version, recs[i - 1]->resource->version)) {
+            cJSON_Delete(disc);
+            disc = NULL;
+            snprintf(path, sizeof(path), "/apis/%s/%s", r->group, r->version);
+            rc = k8s_request(*client, "GET", path, NULL, NULL, 0, &disc, &err);
+            if (rc && !(rc == K8S_EAPI && err.code == 404)) {
+                snprintf(msg, msg_len, "cannot read the %s/%s API from %s: %s", r->group, r->version,
+                         cfg->server, k8s_err_str(&err, ebuf, sizeof(ebuf)));
+                goto fail;
+            }
+            rc = 0;
+        }
+        if (!disc) {
+            rc = K8S_ECONFIG;
+            snprintf(msg, msg_len, "the %s CRD (%s.%s) is not installed on %s: "
+                     "kubectl apply -f crds/", recs[i]->kind, r->plural, r->group, cfg->server);
+            goto fail;
+        }
+        if (!lists(disc, r->plural)) {
+            rc = K8S_ECONFIG;
+            snprintf(msg, msg_len, "the %s API on %s has no %s resource (the %s CRD): kubectl apply -f crds/",
+                     r->group, cfg->server, r->plural, recs[i]->kind);
+            goto fail;
+        }
     }
     cJSON_Delete(ver);
     cJSON_Delete(disc);

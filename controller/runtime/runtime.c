@@ -1,7 +1,8 @@
 /*
- * runtime.c - the runtime around tqu_reconcile (see runtime.h).
+ * runtime.c - the generic runtime around the registered reconcilers (see
+ * runtime.h).
  *
- * Threads: the informer's list/watch thread (enqueues keys), the leader
+ * Threads: one list/watch thread per informer (enqueue keys), the leader
  * election thread (with --leader-elect), the health server's thread, one
  * worker, and the main thread, which waits for a signal or for the
  * leadership to end. Nothing polls: the worker blocks on the queue, the
@@ -20,6 +21,7 @@
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
+#include "runtime_int.h"
 
 #define SHUTDOWN_DEADLINE_S 28
 /* Of those, how long the current reconcile may take to finish; the rest
@@ -40,14 +42,77 @@ int tqu_may_act(tqu_controller *ctl)
     return !ctl->leader || k8s_leader_is_leader(ctl->leader);
 }
 
+/* One registered reconciler, its informer and its change count. */
+struct tqu_kind {
+    tqu_controller *ctl;
+    const tqu_reconciler *rec;
+    k8s_informer *informer;
+    unsigned long changes;       /* informer events seen (atomic): recount phases */
+    unsigned long counted;       /* main thread: changes at the last count */
+};
+
+static struct tqu_kind *kind_of(tqu_controller *ctl, const k8s_resource *res)
+{
+    for (size_t i = 0; i < ctl->nkinds; i++)
+        if (ctl->kinds[i].rec->resource == res ||
+            (!strcmp(ctl->kinds[i].rec->resource->plural, res->plural) &&
+             !strcmp(ctl->kinds[i].rec->resource->group, res->group)))
+            return &ctl->kinds[i];
+    return NULL;
+}
+
+/* The queue's key of an object: "<plural>/<namespace>/<name>". */
+static int queue_add(tqu_controller *ctl, const struct tqu_kind *k, const char *key, double after)
+{
+    char qk[640];
+    if ((size_t)snprintf(qk, sizeof(qk), "%s/%s", k->rec->resource->plural, key) >= sizeof(qk))
+        return K8S_EINVAL;
+    return after > 0 ? k8s_queue_add_after(ctl->queue, qk, after) : k8s_queue_add(ctl->queue, qk);
+}
+
+cJSON *tqu_cache_get(tqu_controller *ctl, const k8s_resource *res, const char *key)
+{
+    struct tqu_kind *k = kind_of(ctl, res);
+    return k && k->informer ? k8s_informer_get(k->informer, key) : NULL;
+}
+
+void tqu_cache_keys(tqu_controller *ctl, const k8s_resource *res,
+                    void (*fn)(void *ud, const char *key), void *ud)
+{
+    struct tqu_kind *k = kind_of(ctl, res);
+    if (k && k->informer)
+        k8s_informer_keys(k->informer, fn, ud);
+}
+
+void tqu_requeue(tqu_controller *ctl, const k8s_resource *res, const char *key)
+{
+    struct tqu_kind *k = kind_of(ctl, res);
+    if (k)
+        queue_add(ctl, k, key, 0);
+}
+
+static void requeue_kind_key(void *ud, const char *key)
+{
+    struct tqu_kind *k = ud;
+    queue_add(k->ctl, k, key, 0);
+}
+
+void tqu_requeue_all(tqu_controller *ctl)
+{
+    for (size_t i = 0; i < ctl->nkinds; i++)
+        if (ctl->kinds[i].informer)
+            k8s_informer_keys(ctl->kinds[i].informer, requeue_kind_key, &ctl->kinds[i]);
+}
+
 /* ---------------------------------------------------------- informer hooks */
 
-static void on_tqu_event(void *ud, k8s_event_type type, const char *key, const cJSON *obj)
+static void on_event(void *ud, k8s_event_type type, const char *key, const cJSON *obj)
 {
-    tqu_controller *ctl = ud;
-    __atomic_add_fetch(&ctl->cache_changes, 1, __ATOMIC_RELAXED);
+    struct tqu_kind *k = ud;
+    tqu_controller *ctl = k->ctl;
+    __atomic_add_fetch(&k->changes, 1, __ATOMIC_RELAXED);
     if (tqu_log_enabled(TQU_DEBUG))
-        tqu_log(TQU_DEBUG, "watch event", "key", key,
+        tqu_log(TQU_DEBUG, "watch event", "resource", k->rec->resource->plural, "key", key,
                 "type", type == K8S_ADDED ? "ADDED" : type == K8S_MODIFIED ? "MODIFIED" : "DELETED", NULL);
     /* A change whose status already reflects its generation is (almost
      * always) our own status write coming back: reconciling it again would
@@ -57,7 +122,7 @@ static void on_tqu_event(void *ud, k8s_event_type type, const char *key, const c
         k8s_json_int(obj, -1, "metadata", "generation", NULL) ==
             k8s_json_int(obj, -2, "status", "observedGeneration", NULL))
         return;
-    int rc = k8s_queue_add(ctl->queue, key);
+    int rc = queue_add(ctl, k, key, 0);
     if (rc && rc != K8S_ESTOPPED)
         tqu_log(TQU_ERROR, "could not queue a watch event; it is handled at the next resync",
                 "key", key, "error", k8s_strerror(rc), NULL);
@@ -66,15 +131,14 @@ static void on_tqu_event(void *ud, k8s_event_type type, const char *key, const c
 
 static void on_watch_restart(void *ud)
 {
-    (void)ud;
-    tqu_metrics_watch_restart(TQU_PLURAL);
+    tqu_metrics_watch_restart(((struct tqu_kind *)ud)->rec->resource->plural);
 }
 
 static void on_relist(void *ud)
 {
-    (void)ud;
-    tqu_log(TQU_INFO, "relisted after the watch expired", "resource", TQU_PLURAL, NULL);
-    tqu_metrics_watch_relist(TQU_PLURAL);
+    const char *plural = ((struct tqu_kind *)ud)->rec->resource->plural;
+    tqu_log(TQU_INFO, "relisted after the watch expired", "resource", plural, NULL);
+    tqu_metrics_watch_relist(plural);
 }
 
 /* A failed list or watch: info, with the delay before the next try, so an
@@ -82,16 +146,15 @@ static void on_relist(void *ud)
 static void on_informer_error(void *ud, const char *what, const k8s_err *err, double retry_in)
 {
     char ebuf[1200], delay[32];
-    (void)ud;
     snprintf(delay, sizeof(delay), "%.3f", retry_in);
-    tqu_log(TQU_INFO, "list/watch failed; retrying", "resource", TQU_PLURAL, "op", what,
-            "error", k8s_err_str(err, ebuf, sizeof(ebuf)), "retryIn", delay, NULL);
+    tqu_log(TQU_INFO, "list/watch failed; retrying", "resource", ((struct tqu_kind *)ud)->rec->resource->plural,
+            "op", what, "error", k8s_err_str(err, ebuf, sizeof(ebuf)), "retryIn", delay, NULL);
 }
 
-/* ------------------------------------------------- tqu_upgrades{phase} */
+/* ------------------------------------------------- resources by phase */
 
 struct phase_tally {
-    tqu_controller *ctl;
+    k8s_informer *inf;
     struct { char phase[64]; long count; } v[24];
     tqu_phase_count out[24];
     size_t n;
@@ -100,7 +163,7 @@ struct phase_tally {
 static void tally_key(void *ud, const char *key)
 {
     struct phase_tally *t = ud;
-    cJSON *obj = k8s_informer_get(t->ctl->informer, key);
+    cJSON *obj = k8s_informer_get(t->inf, key);
     const char *p = obj ? k8s_json_str(obj, "status", "phase", NULL) : NULL;
     size_t i;
 
@@ -117,23 +180,27 @@ static void tally_key(void *ud, const char *key)
     cJSON_Delete(obj);
 }
 
-/* Count the cached resources by status.phase for /metrics, when the cache
- * changed since the last count (the main thread, every few seconds). */
-static void count_phases(tqu_controller *ctl, unsigned long *seen)
+/* Count each kind's cached resources by status.phase for /metrics, when
+ * its cache changed since the last count (the main thread, every few
+ * seconds). */
+static void count_phases(tqu_controller *ctl)
 {
-    unsigned long now = __atomic_load_n(&ctl->cache_changes, __ATOMIC_RELAXED);
-    if (now == *seen || !k8s_informer_synced(ctl->informer))
-        return;
-    *seen = now;
-    struct phase_tally *t = calloc(1, sizeof(*t));
-    if (!t)
-        return;
-    t->ctl = ctl;
-    k8s_informer_keys(ctl->informer, tally_key, t);
-    for (size_t i = 0; i < t->n; i++)
-        t->out[i] = (tqu_phase_count){ .phase = t->v[i].phase, .count = t->v[i].count };
-    tqu_metrics_set_phase_counts(t->out, t->n);
-    free(t);
+    for (size_t k = 0; k < ctl->nkinds; k++) {
+        struct tqu_kind *kind = &ctl->kinds[k];
+        unsigned long now = __atomic_load_n(&kind->changes, __ATOMIC_RELAXED);
+        if (!kind->rec->report_phases || now == kind->counted || !k8s_informer_synced(kind->informer))
+            continue;
+        struct phase_tally *t = calloc(1, sizeof(*t));
+        if (!t)
+            return;
+        kind->counted = now;
+        t->inf = kind->informer;
+        k8s_informer_keys(kind->informer, tally_key, t);
+        for (size_t i = 0; i < t->n; i++)
+            t->out[i] = (tqu_phase_count){ .phase = t->v[i].phase, .count = t->v[i].count };
+        kind->rec->report_phases(t->out, t->n);
+        free(t);
+    }
 }
 
 /* ------------------------------------------------------------ the worker */
@@ -141,41 +208,49 @@ static void count_phases(tqu_controller *ctl, unsigned long *seen)
 static void *worker(void *arg)
 {
     tqu_controller *ctl = arg;
-    const char *key;
+    const char *qkey;
 
-    while (k8s_queue_get(ctl->queue, &key) == K8S_OK) {
+    while (k8s_queue_get(ctl->queue, &qkey) == K8S_OK) {
         size_t waiting = 0;
-        if (!tqu_may_act(ctl)) {
+        const char *slash = strchr(qkey, '/');
+        struct tqu_kind *k = NULL;
+        for (size_t i = 0; slash && i < ctl->nkinds; i++) {
+            const char *pl = ctl->kinds[i].rec->resource->plural;
+            if (strlen(pl) == (size_t)(slash - qkey) && !strncmp(pl, qkey, (size_t)(slash - qkey)))
+                k = &ctl->kinds[i];
+        }
+        if (!k || !tqu_may_act(ctl)) {
             /* A standby drops the key: when it becomes the leader it
              * queues every cached key again (on_started_leading). */
-            k8s_queue_done(ctl->queue, key);
+            k8s_queue_done(ctl->queue, qkey);
             continue;
         }
+        const char *key = slash + 1;
         double t0 = mono_now();
         if (tqu_log_enabled(TQU_DEBUG))
-            tqu_log(TQU_DEBUG, "reconciling", "key", key, NULL);
-        tqu_result r = tqu_reconcile(ctl, key);
+            tqu_log(TQU_DEBUG, "reconciling", "resource", k->rec->resource->plural, "key", key, NULL);
+        tqu_result r = k->rec->reconcile(ctl, k->rec, key);
         double dt = mono_now() - t0;
         if (tqu_log_enabled(TQU_DEBUG)) {
             char secs[32];
             snprintf(secs, sizeof(secs), "%.3f", dt);
-            tqu_log(TQU_DEBUG, "reconciled", "key", key,
+            tqu_log(TQU_DEBUG, "reconciled", "resource", k->rec->resource->plural, "key", key,
                     "result", r.error ? "error" : r.requeue_after > 0 ? "requeue" : "success",
                     "seconds", secs, NULL);
         }
         if (r.error) {
             tqu_metrics_reconcile("error", dt);
-            k8s_queue_add_rate_limited(ctl->queue, key);
+            k8s_queue_add_rate_limited(ctl->queue, qkey);
         } else {
-            k8s_queue_forget(ctl->queue, key);
+            k8s_queue_forget(ctl->queue, qkey);
             if (r.requeue_after > 0) {
                 tqu_metrics_reconcile("requeue", dt);
-                k8s_queue_add_after(ctl->queue, key, r.requeue_after);
+                k8s_queue_add_after(ctl->queue, qkey, r.requeue_after);
             } else {
                 tqu_metrics_reconcile("success", dt);
             }
         }
-        k8s_queue_done(ctl->queue, key);
+        k8s_queue_done(ctl->queue, qkey);
         tqu_metrics_set_queue_depth((long)k8s_queue_len(ctl->queue, &waiting));
     }
     return NULL;
@@ -197,10 +272,11 @@ static int hook_healthy(void *ud, char *why, size_t len)
 static int hook_ready(void *ud, char *why, size_t len)
 {
     tqu_controller *ctl = ud;
-    if (!k8s_informer_synced(ctl->informer)) {
-        snprintf(why, len, "cache of %s not synced yet", TQU_PLURAL);
-        return 0;
-    }
+    for (size_t i = 0; i < ctl->nkinds; i++)
+        if (!k8s_informer_synced(ctl->kinds[i].informer)) {
+            snprintf(why, len, "cache of %s not synced yet", ctl->kinds[i].rec->resource->plural);
+            return 0;
+        }
     if (ctl->leader && !k8s_leader_is_leader(ctl->leader)) {
         snprintf(why, len, "ok: standby, not the leader (%s)", k8s_leader_identity(ctl->leader));
         return 1;
@@ -209,18 +285,13 @@ static int hook_ready(void *ud, char *why, size_t len)
     return 1;
 }
 
-static void requeue_key(void *ud, const char *key)
-{
-    k8s_queue_add((k8s_queue *)ud, key);
-}
-
 static void on_started_leading(void *ud)
 {
     tqu_controller *ctl = ud;
     tqu_log(TQU_INFO, "became the leader", "identity", k8s_leader_identity(ctl->leader), NULL);
     tqu_metrics_set_leader(1);
     /* look at everything again now that we may act */
-    k8s_informer_keys(ctl->informer, requeue_key, ctl->queue);
+    tqu_requeue_all(ctl);
 }
 
 static void on_stopped_leading(void *ud)
@@ -234,7 +305,7 @@ static void on_stopped_leading(void *ud)
 /* ------------------------------------------------------------------ run */
 
 int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_client *client,
-                       const char *server_version)
+                       const char *server_version, const tqu_reconciler *const *recs, size_t n)
 {
     tqu_controller ctl = { .opts = opts, .cfg = cfg, .client = client };
     tqu_health *health = NULL;
@@ -245,6 +316,7 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
     sigset_t sigs;
 
     snprintf(ctl.server_version, sizeof(ctl.server_version), "%s", server_version ? server_version : "");
+    pthread_mutex_init(&ctl.watch_lock, NULL);
 
     /* Signals are taken synchronously by the main thread; block them in
      * every thread before any is started. */
@@ -267,18 +339,30 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
             goto out;
         }
     }
-    k8s_informer_opts io = {
-        .resource = &TQU_RESOURCE,
-        .namespace = opts->namespace,
-        .on_event = on_tqu_event,
-        .ud = &ctl,
-        .on_watch_restart = on_watch_restart,
-        .on_relist = on_relist,
-        .on_error = on_informer_error,
-    };
-    if (k8s_informer_new(cfg, &io, &ctl.informer, &err)) {
-        tqu_log(TQU_ERROR, "cannot make the informer", "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+    ctl.kinds = calloc(n ? n : 1, sizeof(*ctl.kinds));
+    if (!ctl.kinds) {
+        tqu_log(TQU_ERROR, "out of memory", NULL);
         goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct tqu_kind *k = &ctl.kinds[i];
+        k->ctl = &ctl;
+        k->rec = recs[i];
+        ctl.nkinds++;
+        k8s_informer_opts io = {
+            .resource = recs[i]->resource,
+            .namespace = opts->namespace,
+            .on_event = on_event,
+            .ud = k,
+            .on_watch_restart = on_watch_restart,
+            .on_relist = on_relist,
+            .on_error = on_informer_error,
+        };
+        if (k8s_informer_new(cfg, &io, &k->informer, &err)) {
+            tqu_log(TQU_ERROR, "cannot make the informer", "resource", recs[i]->resource->plural,
+                    "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+            goto out;
+        }
     }
 
     if (opts->health_addr && opts->health_addr[0]) {
@@ -311,10 +395,12 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
         tqu_metrics_set_leader(1);
     }
 
-    if (k8s_informer_start(ctl.informer, &err)) {
-        tqu_log(TQU_ERROR, "cannot start the informer", "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
-        goto out;
-    }
+    for (size_t i = 0; i < ctl.nkinds; i++)
+        if (k8s_informer_start(ctl.kinds[i].informer, &err)) {
+            tqu_log(TQU_ERROR, "cannot start the informer", "resource", ctl.kinds[i].rec->resource->plural,
+                    "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+            goto out;
+        }
     if (pthread_create(&worker_th, NULL, worker, &ctl)) {
         tqu_log(TQU_ERROR, "cannot start the worker", NULL);
         goto out;
@@ -323,10 +409,9 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
     tqu_log(TQU_INFO, "controller started", "namespace", opts->namespace ? opts->namespace : "(all)",
             "server", cfg->server, "serverVersion", ctl.server_version, NULL);
 
-    unsigned long counted = 0;
     for (;;) {
         struct timespec ts = { .tv_sec = 5, .tv_nsec = 0 };
-        count_phases(&ctl, &counted);
+        count_phases(&ctl);
         int sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT) {
             tqu_log(TQU_INFO, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
@@ -369,9 +454,13 @@ out:
             pthread_join(worker_th, NULL);
         }
     }
-    /* the cdn watches call into the informer and queue: stop them first */
-    tqu_controller_release_watches(&ctl);
-    k8s_informer_free(ctl.informer);
+    /* the secondary watches call into the informers and queue: stop them
+     * first */
+    tqu__watches_free(&ctl);
+    tqu__slots_free(&ctl);
+    for (size_t i = 0; i < ctl.nkinds; i++)
+        k8s_informer_free(ctl.kinds[i].informer);
+    free(ctl.kinds);
     if (ctl.leader) {
         if (exit_code == 0)
             k8s_leader_release(ctl.leader);
@@ -380,6 +469,7 @@ out:
     tqu_health_stop(health);
     k8s_recorder_free(ctl.recorder);
     k8s_queue_free(ctl.queue);
+    pthread_mutex_destroy(&ctl.watch_lock);
     alarm(0);
     tqu_log(TQU_INFO, "stopped", NULL);
     return exit_code;

@@ -1,94 +1,182 @@
 /*
- * watch.c - watches on the tuned cdn Deployment(s) (see runtime.h).
+ * watch.c - secondary watches (see runtime.h).
  *
- * One informer per Deployment, narrowed by namespace and field selector
- * metadata.name=<name>, so the cache holds one object whatever the size of
- * the cluster. Any change re-queues the TianqingUpgrades, whose reconcile
- * puts the tuning back if it was lost.
+ * One informer per watched object, narrowed by namespace and field
+ * selector metadata.name=<name>, so its cache holds one object whatever
+ * the size of the cluster. Any change re-queues the watch's owners, whose
+ * reconcile puts back what they keep in place. The owner lists are read
+ * by the informers' threads and changed by the worker: watch_lock.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "runtime.h"
+#include "runtime_int.h"
 #include "log.h"
 #include "metrics.h"
 
-static void requeue(void *ud, const char *key)
-{
-    k8s_queue_add(((tqu_controller *)ud)->queue, key);
-}
+struct owner {
+    struct owner *next;
+    const k8s_resource *res;
+    char *key;
+};
 
-static void on_cdn_event(void *ud, k8s_event_type type, const char *key, const cJSON *obj)
+struct tqu_watch {
+    struct tqu_watch *next;
+    tqu_controller *ctl;
+    const k8s_resource *res;
+    char *ns, *name;
+    k8s_informer *inf;
+    struct owner *owners;
+};
+
+static void on_change(void *ud, k8s_event_type type, const char *key, const cJSON *obj)
 {
-    tqu_controller *ctl = ud;
+    struct tqu_watch *w = ud;
     (void)obj;
     if (tqu_log_enabled(TQU_DEBUG))
-        tqu_log(TQU_DEBUG, "cdn Deployment changed", "deployment", key,
+        tqu_log(TQU_DEBUG, "watched object changed", "resource", w->res->plural, "key", key,
                 "type", type == K8S_ADDED ? "ADDED" : type == K8S_MODIFIED ? "MODIFIED" : "DELETED", NULL);
-    k8s_informer_keys(ctl->informer, requeue, ctl);
+    pthread_mutex_lock(&w->ctl->watch_lock);
+    for (struct owner *o = w->owners; o; o = o->next)
+        tqu_requeue(w->ctl, o->res, o->key);
+    pthread_mutex_unlock(&w->ctl->watch_lock);
 }
 
 static void on_restart(void *ud)
 {
-    (void)ud;
-    tqu_metrics_watch_restart("deployments");
+    tqu_metrics_watch_restart(((struct tqu_watch *)ud)->res->plural);
 }
 
 static void on_relist(void *ud)
 {
-    (void)ud;
-    tqu_metrics_watch_relist("deployments");
+    tqu_metrics_watch_relist(((struct tqu_watch *)ud)->res->plural);
 }
 
-void tqu_controller_watch_cdn(tqu_controller *ctl, const char *ns, const char *name)
+static void watch_free(struct tqu_watch *w)
 {
-    char fs[512];
+    if (!w)
+        return;
+    k8s_informer_free(w->inf);
+    while (w->owners) {
+        struct owner *o = w->owners;
+        w->owners = o->next;
+        free(o->key);
+        free(o);
+    }
+    free(w->ns);
+    free(w->name);
+    free(w);
+}
+
+static int same_res(const k8s_resource *a, const k8s_resource *b)
+{
+    return a == b || (!strcmp(a->plural, b->plural) && !strcmp(a->group, b->group));
+}
+
+int tqu_watch_object(tqu_controller *ctl, const k8s_resource *res, const char *ns, const char *name,
+                     const k8s_resource *owner_res, const char *owner_key)
+{
+    struct tqu_watch *w;
+    struct owner *o;
+    char fs[512], ebuf[1200];
     k8s_err err;
-    char ebuf[1200];
+    int rc = -1;
 
-    for (int i = 0; i < ctl->ncdn; i++)
-        if (!strcmp(ctl->cdn[i].ns, ns) && !strcmp(ctl->cdn[i].name, name))
-            return;
-    if (ctl->ncdn >= (int)(sizeof(ctl->cdn) / sizeof(ctl->cdn[0]))) {
-        tqu_log(TQU_WARN, "too many cdn Deployments to watch; drift of this one is corrected only on resync",
-                "namespace", ns, "deployment", name, NULL);
-        return;
+    for (w = ctl->watches; w; w = w->next)
+        if (same_res(w->res, res) && !strcmp(w->ns, ns) && !strcmp(w->name, name))
+            break;
+    if (w) {
+        for (o = w->owners; o; o = o->next)
+            if (same_res(o->res, owner_res) && !strcmp(o->key, owner_key))
+                return 0;
     }
-    snprintf(fs, sizeof(fs), "metadata.name=%s", name);
-    k8s_informer_opts io = {
-        .resource = &K8S_DEPLOYMENTS,
-        .namespace = ns,
-        .field_selector = fs,
-        .on_event = on_cdn_event,
-        .ud = ctl,
-        .on_watch_restart = on_restart,
-        .on_relist = on_relist,
-    };
-    struct tqu_cdn_watch *w = &ctl->cdn[ctl->ncdn];
-    w->ns = strdup(ns);
-    w->name = strdup(name);
-    if (!w->ns || !w->name || k8s_informer_new(ctl->cfg, &io, &w->inf, &err) ||
-        k8s_informer_start(w->inf, &err)) {
-        tqu_log(TQU_WARN, "cannot watch the cdn Deployment", "namespace", ns, "deployment", name,
-                "error", w->ns && w->name ? k8s_err_str(&err, ebuf, sizeof(ebuf)) : "out of memory", NULL);
-        k8s_informer_free(w->inf);
-        free(w->ns);
-        free(w->name);
-        memset(w, 0, sizeof(*w));
-        return;
+    o = calloc(1, sizeof(*o));
+    if (!o || !(o->key = strdup(owner_key)))
+        goto out;
+    o->res = owner_res;
+    if (!w) {
+        w = calloc(1, sizeof(*w));
+        if (!w || !(w->ns = strdup(ns)) || !(w->name = strdup(name)))
+            goto fail_new;
+        w->ctl = ctl;
+        w->res = res;
+        w->owners = o;   /* before the informer starts: its first ADDED re-queues the owner */
+        snprintf(fs, sizeof(fs), "metadata.name=%s", name);
+        k8s_informer_opts io = {
+            .resource = res,
+            .namespace = ns,
+            .field_selector = fs,
+            .on_event = on_change,
+            .ud = w,
+            .on_watch_restart = on_restart,
+            .on_relist = on_relist,
+        };
+        if (k8s_informer_new(ctl->cfg, &io, &w->inf, &err) || k8s_informer_start(w->inf, &err)) {
+            tqu_log(TQU_WARN, "cannot watch an object; its drift is corrected only on resync",
+                    "resource", res->plural, "namespace", ns, "name", name,
+                    "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+            o = NULL;   /* freed with w */
+            goto fail_new;
+        }
+        w->next = ctl->watches;
+        ctl->watches = w;
+        tqu_log(TQU_INFO, "watching an object to keep it in shape", "resource", res->plural,
+                "namespace", ns, "name", name, "owner", owner_key, NULL);
+        return 0;
     }
-    ctl->ncdn++;
-    tqu_log(TQU_INFO, "watching the cdn Deployment to keep its tuning", "namespace", ns, "deployment", name, NULL);
+    pthread_mutex_lock(&ctl->watch_lock);
+    o->next = w->owners;
+    w->owners = o;
+    pthread_mutex_unlock(&ctl->watch_lock);
+    return 0;
+
+fail_new:
+    watch_free(w);
+out:
+    if (o) {
+        free(o->key);
+        free(o);
+    }
+    if (rc)
+        tqu_log(TQU_WARN, "cannot watch an object", "resource", res->plural, "namespace", ns, "name", name, NULL);
+    return rc;
 }
 
-void tqu_controller_release_watches(tqu_controller *ctl)
+void tqu_watch_drop_owner(tqu_controller *ctl, const k8s_resource *owner_res, const char *owner_key)
 {
-    for (int i = 0; i < ctl->ncdn; i++) {
-        k8s_informer_free(ctl->cdn[i].inf);
-        free(ctl->cdn[i].ns);
-        free(ctl->cdn[i].name);
+    struct tqu_watch **pw = &ctl->watches;
+    while (*pw) {
+        struct tqu_watch *w = *pw;
+        pthread_mutex_lock(&ctl->watch_lock);
+        for (struct owner **po = &w->owners; *po;) {
+            struct owner *o = *po;
+            if (same_res(o->res, owner_res) && !strcmp(o->key, owner_key)) {
+                *po = o->next;
+                free(o->key);
+                free(o);
+            } else {
+                po = &o->next;
+            }
+        }
+        int empty = w->owners == NULL;
+        pthread_mutex_unlock(&ctl->watch_lock);
+        if (empty) {
+            *pw = w->next;
+            tqu_log(TQU_INFO, "no longer watching an object", "resource", w->res->plural,
+                    "namespace", w->ns, "name", w->name, NULL);
+            watch_free(w);   /* joins its thread: no callback runs after this */
+        } else {
+            pw = &w->next;
+        }
     }
-    ctl->ncdn = 0;
-    free(ctl->active_key);
-    ctl->active_key = NULL;
+}
+
+void tqu__watches_free(tqu_controller *ctl)
+{
+    while (ctl->watches) {
+        struct tqu_watch *w = ctl->watches;
+        ctl->watches = w->next;
+        watch_free(w);
+    }
 }

@@ -124,8 +124,9 @@ static void remove_unrecorded_backup_files(const tqu_run *run)
     closedir(d);
 }
 
-void tqu__step_backup(tqu_run *run, tqu_outcome *o)
+void tqu__step_backup(tqu_job *job, tqu_outcome *o)
 {
+    tqu_run *run = (tqu_run *)job;
     tqu_backup_result r;
     k8s_err err;
     char ebuf[1200], ferr[512], stamp[TQU_BACKUP_STAMP_MAX + 1], path[PATH_MAX + 32];

@@ -230,9 +230,10 @@ out:
     cJSON_Delete(d);
 }
 
-void tqu__step_cdn(tqu_run *run, tqu_outcome *o)
+void tqu__step_cdn(tqu_job *job, tqu_outcome *o)
 {
-    tqu_controller_watch_cdn(run->ctl, run->spec.cdn_namespace, run->spec.cdn_deployment);
+    tqu_run *run = (tqu_run *)job;
+    tqu_watch_object(run->ctl, &K8S_DEPLOYMENTS, run->spec.cdn_namespace, run->spec.cdn_deployment, &TQU_RESOURCE, run->key);
     cdn_tune(run, o, 0);
 }
 
@@ -240,7 +241,7 @@ void tqu_steps_keep_cdn_tuned(tqu_run *run, tqu_result *res)
 {
     tqu_outcome o;
     memset(&o, 0, sizeof(o));
-    tqu_controller_watch_cdn(run->ctl, run->spec.cdn_namespace, run->spec.cdn_deployment);
+    tqu_watch_object(run->ctl, &K8S_DEPLOYMENTS, run->spec.cdn_namespace, run->spec.cdn_deployment, &TQU_RESOURCE, run->key);
     cdn_tune(run, &o, 1);
     if (o.kind == TQU_OUT_ERROR)
         res->error = 1;

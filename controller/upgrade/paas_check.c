@@ -32,8 +32,9 @@ static void lines_text(const tqu_paas_lines *l, char *buf, size_t len)
     }
 }
 
-void tqu__step_paas(tqu_run *run, tqu_outcome *o)
+void tqu__step_paas(tqu_job *job, tqu_outcome *o)
 {
+    tqu_run *run = (tqu_run *)job;
     char tmpl[PATH_MAX], cwd[PATH_MAX + 16], log[PATH_MAX + 32], tflag[PATH_MAX + 32], ferr[512];
     char cmd[TQU_CHILD_CMD_MAX], us[PATH_MAX + 128], failing[512], lines[1024];
     tqu_child_result r;

@@ -112,8 +112,9 @@ static int extraction_interrupted(const tqu_run *run)
     return tqu__is_file(log) && !tqu__is_file(mark);
 }
 
-void tqu__step_preflight(tqu_run *run, tqu_outcome *o)
+void tqu__step_preflight(tqu_job *job, tqu_outcome *o)
 {
+    tqu_run *run = (tqu_run *)job;
     char o_dir[PATH_MAX], n_dir[PATH_MAX], us[PATH_MAX + 128], dc[PATH_MAX + 64], tdir[PATH_MAX];
     char extract_note[PATH_MAX * 3] = "", clock_note[256] = "", ferr[256];
     tqu_template t;
@@ -197,7 +198,8 @@ void tqu__step_preflight(tqu_run *run, tqu_outcome *o)
             return;
         }
     }
-    cJSON *plan = tqu__build_plan(run, t.path);
+    snprintf(run->tmpl, sizeof(run->tmpl), "%s", t.path);
+    cJSON *plan = tqu_plan_build(job);
     if (plan)
         k8s_json_put(run->status, "plan", plan);
     tqu_out(o, TQU_OUT_DONE, "PreflightPassed", "packages present%s%s; template %s; %s; %s; SSH Secret readable",

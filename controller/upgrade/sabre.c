@@ -57,8 +57,9 @@ static int sabre_remove(tqu_run *run, const k8s_resource *r, const char *name, c
     return 0;
 }
 
-void tqu__step_sabre(tqu_run *run, tqu_outcome *o)
+void tqu__step_sabre(tqu_job *job, tqu_outcome *o)
 {
+    tqu_run *run = (tqu_run *)job;
     tqu_version initial, cutoff;
     char n1[512], n2[512];
 

@@ -1,7 +1,8 @@
 /*
- * steps.c - the upgrade's steps table and dispatcher, and the request's
- * state folder. One file per step: validate.c, preflight.c, backup.c,
- * paas_check.c, sabre.c, upgrade.c, cdn.c, verify.c.
+ * steps.c - the upgrade's steps table (name, what it does, run, plan), the
+ * workflow the engine drives, and the request's state folder. One file per
+ * step: validate.c, preflight.c, backup.c, paas_check.c, sabre.c,
+ * upgrade.c, cdn.c, verify.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "runtime/log.h"
 #include "status.h"
 #include "steps_int.h"
+#include "upgrade.h"
 
 /* A per-request folder: the namespace, name and uid keep two requests (or
  * a deleted and re-created one) apart. */
@@ -39,35 +41,113 @@ void tqu_steps_state_dir(tqu_run *run)
              run->uid ? run->uid : "nouid");
 }
 
-const char *tqu_steps_describe(int id)
-{
-    static const char *const what[TQU_STEP_COUNT] = {
-        "checking the spec, the upgrade route and the standard-install rule",
-        "checking packages, template, disk space, node clocks, confirmations and the SSH Secret",
-        "saving the list and the manifests of every Deployment",
-        "running the darwin-client PaaS health check",
-        "removing the old sabre Deployment and Service",
-        "running the vendor's update.sh",
-        "tuning the darwin-cdn Deployment (cache volume, anti-affinity)",
-        "waiting for every Deployment to be rolled out and available",
-    };
-    return id >= 0 && id < TQU_STEP_COUNT ? what[id] : "";
-}
+/* ------------------------------------------------------------ the hooks */
 
-/* -------------------------------------------------------------- dispatcher */
-
-void tqu_steps_run(tqu_run *run, int id, tqu_outcome *o)
+/* The spec, into run->spec (its strings point into run->spec_src), and the
+ * state folder. A spec that does not parse still gets the recorded folder
+ * when status has one, so a running update.sh is seen. */
+static int load(tqu_job *job, const char **reason, char *msg, size_t len)
 {
-    memset(o, 0, sizeof(*o));
-    switch (id) {
-    case TQU_STEP_VALIDATE: tqu__step_validate(run, o); break;
-    case TQU_STEP_PREFLIGHT: tqu__step_preflight(run, o); break;
-    case TQU_STEP_BACKUP: tqu__step_backup(run, o); break;
-    case TQU_STEP_PAAS: tqu__step_paas(run, o); break;
-    case TQU_STEP_SABRE: tqu__step_sabre(run, o); break;
-    case TQU_STEP_UPGRADE: tqu__step_upgrade(run, o); break;
-    case TQU_STEP_CDN: tqu__step_cdn(run, o); break;
-    case TQU_STEP_VERIFY: tqu__step_verify(run, o); break;
-    default: tqu_out(o, TQU_OUT_FAILED, "UnknownStep", "unknown step %d", id); break;
+    tqu_run *run = (tqu_run *)job;
+    run->spec_src = cJSON_Duplicate(run->obj, 1);
+    if (!run->spec_src) {
+        snprintf(msg, len, "out of memory");
+        *reason = "OutOfMemory";
+        tqu_steps_kept_dir(run);
+        return -1;
     }
+    if (tqu_spec_parse(run->spec_src, &run->spec, reason, msg, len)) {
+        tqu_steps_kept_dir(run);
+        return -1;
+    }
+    tqu_steps_state_dir(run);
+    return 0;
 }
+
+static void unload(tqu_job *job)
+{
+    cJSON_Delete(((tqu_run *)job)->spec_src);
+}
+
+static int dry_run(const tqu_job *job)
+{
+    return ((const tqu_run *)job)->spec.dry_run;
+}
+
+static int paused(const tqu_job *job)
+{
+    return ((const tqu_run *)job)->spec.paused;
+}
+
+/* Only what the state folder says (no folder known: no backup was ever
+ * taken, so update.sh, which comes after it, never started). */
+static int vendor_running(tqu_job *job)
+{
+    tqu_run *run = (tqu_run *)job;
+    return run->dir[0] && tqu_steps_vendor_running(run);
+}
+
+static void settled(tqu_job *job, tqu_result *res)
+{
+    tqu_run *run = (tqu_run *)job;
+    if (!strcmp(tqu_status_step_state(run->status, run->wf, TQU_STEP_CDN), "Succeeded"))
+        tqu_steps_keep_cdn_tuned(run, res);
+}
+
+/* ------------------------------------------------------------ the table */
+
+const k8s_resource TQU_RESOURCE = { TQU_GROUP, TQU_VERSION_API, TQU_PLURAL, 1 };
+
+/* The runbook's eight steps, in order (design.md section 2). */
+static const tqu_step steps[TQU_STEP_COUNT] = {
+    [TQU_STEP_VALIDATE] = { "Validate",
+        "checking the spec, the upgrade route and the standard-install rule",
+        tqu__step_validate, NULL, TQU_STEP_CHECK },
+    [TQU_STEP_PREFLIGHT] = { "Preflight",
+        "checking packages, template, disk space, node clocks, confirmations and the SSH Secret",
+        tqu__step_preflight, tqu__plan_preflight, TQU_STEP_CHECK },
+    [TQU_STEP_BACKUP] = { "BackupDeployments",
+        "saving the list and the manifests of every Deployment",
+        tqu__step_backup, tqu__plan_backup, 0 },
+    [TQU_STEP_PAAS] = { "PaasCheck",
+        "running the darwin-client PaaS health check",
+        tqu__step_paas, tqu__plan_paas, TQU_STEP_CHANGES },
+    [TQU_STEP_SABRE] = { "SabreCleanup",
+        "removing the old sabre Deployment and Service",
+        tqu__step_sabre, tqu__plan_sabre, TQU_STEP_CHANGES },
+    [TQU_STEP_UPGRADE] = { "Upgrade",
+        "running the vendor's update.sh",
+        tqu__step_upgrade, tqu__plan_upgrade, TQU_STEP_CHANGES },
+    [TQU_STEP_CDN] = { "CdnTuning",
+        "tuning the darwin-cdn Deployment (cache volume, anti-affinity)",
+        tqu__step_cdn, tqu__plan_cdn, TQU_STEP_CHANGES },
+    [TQU_STEP_VERIFY] = { "Verify",
+        "waiting for every Deployment to be rolled out and available",
+        tqu__step_verify, tqu__plan_verify, 0 },
+};
+
+const tqu_workflow tqu_upgrade_workflow = {
+    .rec = {
+        .kind = "TianqingUpgrade",
+        .resource = &TQU_RESOURCE,
+        .reconcile = tqu_engine_reconcile,
+        .report_phases = tqu_metrics_set_phase_counts,
+        .workflow = &tqu_upgrade_workflow,
+    },
+    .steps = steps,
+    .nsteps = TQU_STEP_COUNT,
+    .job_size = sizeof(tqu_run),
+    .finalizer = TQU_FINALIZER,
+    .slot = "upgrade",
+    .slot_busy_reason = "AnotherUpgradeActive",
+    .noun = "upgrade",
+    .succeeded_reason = "UpgradeSucceeded",
+    .succeeded_message = "the upgrade is complete and every Deployment is available",
+    .succeeded_log = "upgrade succeeded",
+    .load = load,
+    .unload = unload,
+    .dry_run = dry_run,
+    .paused = paused,
+    .vendor_running = vendor_running,
+    .settled = settled,
+};

@@ -21,14 +21,23 @@
 #define PASSWORD_ARG 11
 
 /* The eight steps, one file each, in order. */
-void tqu__step_validate(tqu_run *run, tqu_outcome *o);   /* validate.c */
-void tqu__step_preflight(tqu_run *run, tqu_outcome *o);  /* preflight.c */
-void tqu__step_backup(tqu_run *run, tqu_outcome *o);     /* backup.c */
-void tqu__step_paas(tqu_run *run, tqu_outcome *o);       /* paas_check.c */
-void tqu__step_sabre(tqu_run *run, tqu_outcome *o);      /* sabre.c */
-void tqu__step_upgrade(tqu_run *run, tqu_outcome *o);    /* upgrade.c */
-void tqu__step_cdn(tqu_run *run, tqu_outcome *o);        /* cdn.c */
-void tqu__step_verify(tqu_run *run, tqu_outcome *o);     /* verify.c */
+void tqu__step_validate(tqu_job *job, tqu_outcome *o);   /* validate.c */
+void tqu__step_preflight(tqu_job *job, tqu_outcome *o);  /* preflight.c */
+void tqu__step_backup(tqu_job *job, tqu_outcome *o);     /* backup.c */
+void tqu__step_paas(tqu_job *job, tqu_outcome *o);       /* paas_check.c */
+void tqu__step_sabre(tqu_job *job, tqu_outcome *o);      /* sabre.c */
+void tqu__step_upgrade(tqu_job *job, tqu_outcome *o);    /* upgrade.c */
+void tqu__step_cdn(tqu_job *job, tqu_outcome *o);        /* cdn.c */
+void tqu__step_verify(tqu_job *job, tqu_outcome *o);     /* verify.c */
+
+/* Each step's entries of status.plan (plan.c), for the table. */
+int tqu__plan_preflight(tqu_job *job, cJSON *plan);
+int tqu__plan_backup(tqu_job *job, cJSON *plan);
+int tqu__plan_paas(tqu_job *job, cJSON *plan);
+int tqu__plan_sabre(tqu_job *job, cJSON *plan);
+int tqu__plan_upgrade(tqu_job *job, cJSON *plan);
+int tqu__plan_cdn(tqu_job *job, cJSON *plan);
+int tqu__plan_verify(tqu_job *job, cJSON *plan);
 
 /* paths.c: the package folders (old: fromVersion, new: toVersion), update.sh */
 void tqu__old_dir(const tqu_run *run, char *buf, size_t len);
@@ -52,9 +61,6 @@ void tqu__format_cmd(const tqu_run *run, char *const *argv, unsigned long long s
 int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what);
 /* Save obj as <dir>/<file> (once: an existing copy is the original). */
 int tqu__save_manifest(tqu_run *run, const cJSON *obj, const char *file, char *err, size_t errlen);
-
-/* plan.c: every command and API change the run will make (status.plan). */
-cJSON *tqu__build_plan(tqu_run *run, const char *tmpl);
 
 /* secret.c */
 int tqu__check_secret(tqu_run *run, tqu_outcome *o);

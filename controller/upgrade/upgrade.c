@@ -15,7 +15,6 @@
 #include <unistd.h>
 #include "host/child.h"
 #include "host/fsutil.h"
-#include "runtime/connect.h"
 #include "runtime/log.h"
 #include "status.h"
 #include "steps_int.h"
@@ -185,8 +184,9 @@ static void launch(tqu_run *run, tqu_outcome *o)
     o->requeue_after = 10;
 }
 
-void tqu__step_upgrade(tqu_run *run, tqu_outcome *o)
+void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
 {
+    tqu_run *run = (tqu_run *)job;
     char sdir[PATH_MAX], password[1024];
     long long gen;
     tqu_detached_status st;

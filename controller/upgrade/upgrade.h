@@ -13,14 +13,15 @@
  * every minute, and at once on a new generation), failed (final until the
  * spec changes), or a transient error (retried with backoff).
  *
- * The pure parts (status transitions) are separate from the I/O so that
- * tests/unit/test_upgrade.c can drive them.
+ * The engine (controller/engine/) records the steps and drives them from
+ * the table in steps.c; tests/unit/test_upgrade.c drives its transitions
+ * with this workflow's table.
  */
 #ifndef TQU_UPGRADE_H
 #define TQU_UPGRADE_H
 
 #include "k8s.h"
-#include "engine/outcome.h"
+#include "engine/engine.h"
 
 enum tqu_step_id {
     TQU_STEP_VALIDATE = 0,
@@ -34,35 +35,8 @@ enum tqu_step_id {
     TQU_STEP_COUNT
 };
 
-extern const char *const tqu_step_names[TQU_STEP_COUNT];
-
-
-/* ---- pure status transitions (no I/O) ---- */
-
-/* Make sure status.steps lists the eight steps in order (others dropped). */
-int tqu_status_init_steps(cJSON *status);
-/* The step object of id in status.steps. */
-cJSON *tqu_status_step(cJSON *status, int id);
-const char *tqu_status_step_state(const cJSON *status, int id);
-/*
- * A new generation: steps that are Failed or Blocked go back to Pending so
- * they run again; so do Validate and Preflight (read-only checks) as long as
- * nothing has changed the cluster yet; completed steps are kept.
- */
-void tqu_status_new_generation(cJSON *status);
-/* Record a step starting (Running, attempts+1, startedAt). */
-int tqu_status_step_start(cJSON *status, int id, const char *message);
-/* Record an outcome on a step and the resource's phase, message and the
- * kstatus conditions (Ready, Reconciling, Stalled). */
-int tqu_status_apply(cJSON *status, int id, const tqu_outcome *o, long long generation);
-/* Everything done: phase Succeeded, Ready=True. dry_run changes wording. */
-int tqu_status_succeeded(cJSON *status, long long generation, int dry_run);
-/* Set phase/message/conditions for a state that is not a step's (Paused,
- * AnotherUpgradeActive blocked, invalid spec). */
-int tqu_status_set_phase(cJSON *status, const char *phase, const char *reason,
-                         const char *message, long long generation);
-
-/* The first step that is not Succeeded or Skipped, or TQU_STEP_COUNT. */
-int tqu_status_next_step(const cJSON *status);
+/* The TianqingUpgrade workflow: its steps table (steps.c), registered
+ * with the runtime by main.c as &tqu_upgrade_workflow.rec. */
+extern const tqu_workflow tqu_upgrade_workflow;
 
 #endif

@@ -37,8 +37,9 @@ void tqu_steps_cleanup(void)
 
 /* ---------------------------------------------------------------- Validate */
 
-void tqu__step_validate(tqu_run *run, tqu_outcome *o)
+void tqu__step_validate(tqu_job *job, tqu_outcome *o)
 {
+    tqu_run *run = (tqu_run *)job;
     tqu_route_verdict v;
 
     if (!routes) {
@@ -51,7 +52,7 @@ void tqu__step_validate(tqu_run *run, tqu_outcome *o)
         return;
     }
     if (run->spec.has_window && time(NULL) >= run->spec.window_end &&
-        !strcmp(tqu_status_step_state(run->status, TQU_STEP_UPGRADE), "Pending")) {
+        !strcmp(tqu_status_step_state(run->status, run->wf, TQU_STEP_UPGRADE), "Pending")) {
         tqu_out(o, TQU_OUT_FAILED, "WindowClosed",
             "the maintenance window ended at %s before the upgrade could start: agree a new window and set spec.window",
             run->spec.window_end_text);

@@ -54,8 +54,9 @@ static int verify_item(void *ud, const cJSON *d, int restart)
     return 0;
 }
 
-void tqu__step_verify(tqu_run *run, tqu_outcome *o)
+void tqu__step_verify(tqu_job *job, tqu_outcome *o)
 {
+    tqu_run *run = (tqu_run *)job;
     struct verify v;
     k8s_err err;
     char ebuf[1200];
@@ -69,7 +70,7 @@ void tqu__step_verify(tqu_run *run, tqu_outcome *o)
         tqu_out(o, TQU_OUT_DONE, "AllDeploymentsAvailable", "all %ld Deployments are rolled out and available", v.total);
         return;
     }
-    const char *started = k8s_json_str(tqu_status_step(run->status, TQU_STEP_VERIFY), "startedAt", NULL);
+    const char *started = k8s_json_str(tqu_status_step(run->status, run->wf, TQU_STEP_VERIFY), "startedAt", NULL);
     time_t t0 = started ? tqu_parse_time(started) : time(NULL);
     double waited = difftime(time(NULL), t0);
     long missing = v.total - v.ready;

@@ -15,6 +15,9 @@
 #include "upgrade/spec.h"
 #include "upgrade/upgrade.h"
 
+/* the upgrade's steps table drives the engine's transitions */
+#define WF (&tqu_upgrade_workflow)
+
 static cJSON *parse(const char *s)
 {
     cJSON *j = cJSON_Parse(s);
@@ -38,14 +41,14 @@ static void test_init_steps_order_and_keep(void **state)
     (void)state;
     cJSON *st = parse("{\"steps\":[{\"name\":\"Upgrade\",\"state\":\"Succeeded\",\"attempts\":1},"
                       "{\"name\":\"Bogus\",\"state\":\"Failed\"}]}");
-    assert_int_equal(tqu_status_init_steps(st), 0);
+    assert_int_equal(tqu_status_init_steps(st, WF), 0);
     cJSON *steps = cJSON_GetObjectItem(st, "steps");
     assert_int_equal(cJSON_GetArraySize(steps), TQU_STEP_COUNT);
     for (int i = 0; i < TQU_STEP_COUNT; i++)
-        assert_string_equal(k8s_json_str(cJSON_GetArrayItem(steps, i), "name", NULL), tqu_step_names[i]);
-    assert_string_equal(tqu_status_step_state(st, TQU_STEP_UPGRADE), "Succeeded");
-    assert_string_equal(tqu_status_step_state(st, TQU_STEP_VALIDATE), "Pending");
-    assert_int_equal(tqu_status_next_step(st), TQU_STEP_VALIDATE);
+        assert_string_equal(k8s_json_str(cJSON_GetArrayItem(steps, i), "name", NULL), WF->steps[i].name);
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_UPGRADE), "Succeeded");
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_VALIDATE), "Pending");
+    assert_int_equal(tqu_status_next_step(st, WF), TQU_STEP_VALIDATE);
     cJSON_Delete(st);
 }
 
@@ -53,31 +56,31 @@ static void test_step_lifecycle_and_conditions(void **state)
 {
     (void)state;
     cJSON *st = cJSON_CreateObject();
-    tqu_status_init_steps(st);
+    tqu_status_init_steps(st, WF);
 
-    assert_int_equal(tqu_status_step_start(st, TQU_STEP_VALIDATE, "checking"), 0);
-    assert_string_equal(tqu_status_step_state(st, TQU_STEP_VALIDATE), "Running");
+    assert_int_equal(tqu_status_step_start(st, WF, TQU_STEP_VALIDATE, "checking"), 0);
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_VALIDATE), "Running");
     assert_string_equal(k8s_json_str(st, "phase", NULL), "Running");
     assert_string_equal(k8s_json_str(st, "currentStep", NULL), "Validate");
-    assert_int_equal(k8s_json_int(tqu_status_step(st, TQU_STEP_VALIDATE), 0, "attempts", NULL), 1);
+    assert_int_equal(k8s_json_int(tqu_status_step(st, WF, TQU_STEP_VALIDATE), 0, "attempts", NULL), 1);
     assert_non_null(k8s_json_str(st, "startedAt", NULL));
 
     tqu_outcome o = { .kind = TQU_OUT_DONE };
     strcpy(o.message, "route ok");
-    assert_int_equal(tqu_status_apply(st, TQU_STEP_VALIDATE, &o, 3), 0);
-    assert_string_equal(tqu_status_step_state(st, TQU_STEP_VALIDATE), "Succeeded");
-    assert_non_null(k8s_json_str(tqu_status_step(st, TQU_STEP_VALIDATE), "completedAt", NULL));
+    assert_int_equal(tqu_status_apply(st, WF, TQU_STEP_VALIDATE, &o, 3), 0);
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_VALIDATE), "Succeeded");
+    assert_non_null(k8s_json_str(tqu_status_step(st, WF, TQU_STEP_VALIDATE), "completedAt", NULL));
     assert_int_equal(k8s_json_int(st, 0, "observedGeneration", NULL), 3);
     assert_string_equal(cond(st, "Reconciling", "status"), "True");
     assert_string_equal(cond(st, "Ready", "status"), "False");
     assert_string_equal(cond(st, "Stalled", "status"), "False");
-    assert_int_equal(tqu_status_next_step(st), TQU_STEP_PREFLIGHT);
+    assert_int_equal(tqu_status_next_step(st, WF), TQU_STEP_PREFLIGHT);
 
     /* blocked: Stalled=True with the reason; a person must act */
-    tqu_status_step_start(st, TQU_STEP_PREFLIGHT, "checking");
+    tqu_status_step_start(st, WF, TQU_STEP_PREFLIGHT, "checking");
     tqu_outcome b = { .kind = TQU_OUT_BLOCKED, .reason = "DiskUsageTooHigh" };
     strcpy(b.message, "used + 70 GiB is 85 % of /qaxdata");
-    tqu_status_apply(st, TQU_STEP_PREFLIGHT, &b, 3);
+    tqu_status_apply(st, WF, TQU_STEP_PREFLIGHT, &b, 3);
     assert_string_equal(k8s_json_str(st, "phase", NULL), "Blocked");
     assert_string_equal(cond(st, "Stalled", "status"), "True");
     assert_string_equal(cond(st, "Stalled", "reason"), "DiskUsageTooHigh");
@@ -86,7 +89,7 @@ static void test_step_lifecycle_and_conditions(void **state)
 
     /* the same outcome again changes nothing at all (no churn) */
     char *before = cJSON_PrintUnformatted(st);
-    tqu_status_apply(st, TQU_STEP_PREFLIGHT, &b, 3);
+    tqu_status_apply(st, WF, TQU_STEP_PREFLIGHT, &b, 3);
     char *after = cJSON_PrintUnformatted(st);
     assert_string_equal(before, after);
     free(before);
@@ -97,15 +100,15 @@ static void test_step_lifecycle_and_conditions(void **state)
     char saved[64];
     snprintf(saved, sizeof(saved), "%s", ltt);
     strcpy(b.message, "another message, same status");
-    tqu_status_apply(st, TQU_STEP_PREFLIGHT, &b, 3);
+    tqu_status_apply(st, WF, TQU_STEP_PREFLIGHT, &b, 3);
     assert_string_equal(cond(st, "Stalled", "lastTransitionTime"), saved);
 
     /* waiting for the window: Pending step, phase Waiting, Reconciling */
     tqu_outcome w = { .kind = TQU_OUT_WAIT, .reason = "WaitingForWindow", .requeue_after = 100 };
     strcpy(w.message, "window opens at ...");
-    tqu_status_apply(st, TQU_STEP_UPGRADE, &w, 3);
+    tqu_status_apply(st, WF, TQU_STEP_UPGRADE, &w, 3);
     assert_string_equal(k8s_json_str(st, "phase", NULL), "Waiting");
-    assert_string_equal(tqu_status_step_state(st, TQU_STEP_UPGRADE), "Pending");
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_UPGRADE), "Pending");
     assert_string_equal(cond(st, "Reconciling", "status"), "True");
     assert_string_equal(cond(st, "Stalled", "status"), "False");
     cJSON_Delete(st);
@@ -121,24 +124,24 @@ static void test_new_generation_retries(void **state)
                       "{\"name\":\"PaasCheck\",\"state\":\"Succeeded\"},"
                       "{\"name\":\"SabreCleanup\",\"state\":\"Skipped\"},"
                       "{\"name\":\"Upgrade\",\"state\":\"Failed\",\"completedAt\":\"x\"}]}");
-    tqu_status_init_steps(st);
-    tqu_status_new_generation(st);
-    assert_string_equal(tqu_status_step_state(st, TQU_STEP_VALIDATE), "Succeeded");
-    assert_string_equal(tqu_status_step_state(st, TQU_STEP_PREFLIGHT), "Succeeded");
-    assert_string_equal(tqu_status_step_state(st, TQU_STEP_SABRE), "Skipped");
-    assert_string_equal(tqu_status_step_state(st, TQU_STEP_UPGRADE), "Pending");
-    assert_null(k8s_json_str(tqu_status_step(st, TQU_STEP_UPGRADE), "completedAt", NULL));
-    assert_int_equal(tqu_status_next_step(st), TQU_STEP_UPGRADE);
+    tqu_status_init_steps(st, WF);
+    tqu_status_new_generation(st, WF);
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_VALIDATE), "Succeeded");
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_PREFLIGHT), "Succeeded");
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_SABRE), "Skipped");
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_UPGRADE), "Pending");
+    assert_null(k8s_json_str(tqu_status_step(st, WF, TQU_STEP_UPGRADE), "completedAt", NULL));
+    assert_int_equal(tqu_status_next_step(st, WF), TQU_STEP_UPGRADE);
     cJSON_Delete(st);
 
     /* before anything changed (a dry run, a blocked preflight): the
      * read-only checks run again too */
     st = parse("{\"steps\":[{\"name\":\"Validate\",\"state\":\"Succeeded\"},"
                "{\"name\":\"Preflight\",\"state\":\"Blocked\"}]}");
-    tqu_status_init_steps(st);
-    tqu_status_new_generation(st);
-    assert_string_equal(tqu_status_step_state(st, TQU_STEP_VALIDATE), "Pending");
-    assert_string_equal(tqu_status_step_state(st, TQU_STEP_PREFLIGHT), "Pending");
+    tqu_status_init_steps(st, WF);
+    tqu_status_new_generation(st, WF);
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_VALIDATE), "Pending");
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_PREFLIGHT), "Pending");
     cJSON_Delete(st);
 }
 
@@ -146,9 +149,9 @@ static void test_succeeded_and_phases(void **state)
 {
     (void)state;
     cJSON *st = cJSON_CreateObject();
-    tqu_status_init_steps(st);
-    tqu_status_step_start(st, TQU_STEP_VERIFY, "x");
-    assert_int_equal(tqu_status_succeeded(st, 2, 0), 0);
+    tqu_status_init_steps(st, WF);
+    tqu_status_step_start(st, WF, TQU_STEP_VERIFY, "x");
+    assert_int_equal(tqu_status_succeeded(st, WF, 2, 0), 0);
     assert_string_equal(k8s_json_str(st, "phase", NULL), "Succeeded");
     assert_null(k8s_json_get(st, "currentStep", NULL));
     assert_string_equal(cond(st, "Ready", "status"), "True");
@@ -166,7 +169,7 @@ static void test_succeeded_and_phases(void **state)
     assert_string_equal(cond(st, "Stalled", "status"), "True");
     assert_string_equal(cond(st, "Ready", "reason"), "UpgradeFailed");
 
-    assert_int_equal(tqu_status_succeeded(st, 4, 1), 0);
+    assert_int_equal(tqu_status_succeeded(st, WF, 4, 1), 0);
     assert_string_equal(cond(st, "Ready", "reason"), "DryRunComplete");
     assert_int_equal(cond(st, "Ready", "status")[0], 'T');
     cJSON_Delete(st);
@@ -179,13 +182,13 @@ static void test_transitions_alloc_failures(void **state)
         cJSON *st = cJSON_CreateObject();
         assert_non_null(st);
         failalloc_fail_at(n);
-        int rc = tqu_status_init_steps(st);
+        int rc = tqu_status_init_steps(st, WF);
         if (!rc)
-            rc = tqu_status_step_start(st, TQU_STEP_PAAS, "running");
+            rc = tqu_status_step_start(st, WF, TQU_STEP_PAAS, "running");
         tqu_outcome o = { .kind = TQU_OUT_BLOCKED, .reason = "PaasCheckFailed" };
         strcpy(o.message, "mongo failed");
         if (!rc)
-            rc = tqu_status_apply(st, TQU_STEP_PAAS, &o, 1);
+            rc = tqu_status_apply(st, WF, TQU_STEP_PAAS, &o, 1);
         int failed = failalloc_failed();
         failalloc_fail_at(0);
         cJSON_Delete(st);

@@ -1,17 +1,13 @@
 /*
- * record.c - status transitions of the step machine (see upgrade.h).
- * Pure functions over the status JSON: no I/O, no clock except "now" for
- * timestamps, so unit tests can drive every transition.
+ * status.c - status transitions of the step engine (see engine.h).
+ * Pure functions over the status JSON and a workflow's steps table: no
+ * I/O, no clock except "now" for timestamps, so unit tests can drive
+ * every transition.
  */
 #include <stdio.h>
 #include <string.h>
 #include "status.h"
-#include "upgrade.h"
-
-const char *const tqu_step_names[TQU_STEP_COUNT] = {
-    "Validate", "Preflight", "BackupDeployments", "PaasCheck",
-    "SabreCleanup", "Upgrade", "CdnTuning", "Verify",
-};
+#include "engine.h"
 
 static int set_str(cJSON *o, const char *k, const char *v)
 {
@@ -28,7 +24,7 @@ static void del(cJSON *o, const char *k)
     cJSON_DeleteItemFromObjectCaseSensitive(o, k);
 }
 
-int tqu_status_init_steps(cJSON *status)
+int tqu_status_init_steps(cJSON *status, const tqu_workflow *wf)
 {
     cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(status, "steps");
     cJSON *steps = cJSON_CreateArray();
@@ -39,11 +35,11 @@ int tqu_status_init_steps(cJSON *status)
             cJSON_AddItemToObject(status, "steps", old);
         return -1;
     }
-    for (int i = 0; i < TQU_STEP_COUNT; i++) {
+    for (int i = 0; i < wf->nsteps; i++) {
         cJSON *found = NULL, *it;
         cJSON_ArrayForEach(it, old) {
             const char *n = k8s_json_str(it, "name", NULL);
-            if (n && strcmp(n, tqu_step_names[i]) == 0) {
+            if (n && strcmp(n, wf->steps[i].name) == 0) {
                 found = it;
                 break;
             }
@@ -53,7 +49,7 @@ int tqu_status_init_steps(cJSON *status)
             rc = -1;
             break;
         }
-        if (!found && (set_str(s, "name", tqu_step_names[i]) || set_str(s, "state", "Pending") ||
+        if (!found && (set_str(s, "name", wf->steps[i].name) || set_str(s, "state", "Pending") ||
                        set_num(s, "attempts", 0)))
             rc = -1;
     }
@@ -67,22 +63,22 @@ int tqu_status_init_steps(cJSON *status)
     return rc;
 }
 
-cJSON *tqu_status_step(cJSON *status, int id)
+cJSON *tqu_status_step(cJSON *status, const tqu_workflow *wf, int id)
 {
     cJSON *it;
-    if (id < 0 || id >= TQU_STEP_COUNT)
+    if (id < 0 || id >= wf->nsteps)
         return NULL;
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(status, "steps")) {
         const char *n = k8s_json_str(it, "name", NULL);
-        if (n && strcmp(n, tqu_step_names[id]) == 0)
+        if (n && strcmp(n, wf->steps[id].name) == 0)
             return it;
     }
     return NULL;
 }
 
-const char *tqu_status_step_state(const cJSON *status, int id)
+const char *tqu_status_step_state(const cJSON *status, const tqu_workflow *wf, int id)
 {
-    const char *s = k8s_json_str(tqu_status_step((cJSON *)status, id), "state", NULL);
+    const char *s = k8s_json_str(tqu_status_step((cJSON *)status, wf, id), "state", NULL);
     return s ? s : "Pending";
 }
 
@@ -91,28 +87,31 @@ static int is(const char *a, const char *b)
     return a && strcmp(a, b) == 0;
 }
 
-int tqu_status_next_step(const cJSON *status)
+int tqu_status_next_step(const cJSON *status, const tqu_workflow *wf)
 {
-    for (int i = 0; i < TQU_STEP_COUNT; i++) {
-        const char *st = tqu_status_step_state(status, i);
+    for (int i = 0; i < wf->nsteps; i++) {
+        const char *st = tqu_status_step_state(status, wf, i);
         if (!is(st, "Succeeded") && !is(st, "Skipped"))
             return i;
     }
-    return TQU_STEP_COUNT;
+    return wf->nsteps;
 }
 
-void tqu_status_new_generation(cJSON *status)
+void tqu_status_new_generation(cJSON *status, const tqu_workflow *wf)
 {
-    /* Has anything changed the cluster yet? BackupDeployments only writes
-     * files of our own; PaasCheck may edit update.sh; from SabreCleanup on
-     * the cluster changes. Before that, re-running the checks is safe. */
-    const char *paas = tqu_status_step_state(status, TQU_STEP_PAAS);
-    int changed = !is(paas, "Pending");
-    for (int i = 0; i < TQU_STEP_COUNT; i++) {
-        cJSON *s = tqu_status_step(status, i);
+    /* Has anything changed the system yet? Steps that only read, or write
+     * files of our own, do not; the first TQU_STEP_CHANGES step may (the
+     * upgrade's PaasCheck edits update.sh). Before that, re-running the
+     * checks is safe. */
+    int changed = 0;
+    for (int i = 0; i < wf->nsteps; i++)
+        if ((wf->steps[i].flags & TQU_STEP_CHANGES) && !is(tqu_status_step_state(status, wf, i), "Pending"))
+            changed = 1;
+    for (int i = 0; i < wf->nsteps; i++) {
+        cJSON *s = tqu_status_step(status, wf, i);
         const char *st = k8s_json_str(s, "state", NULL);
         int rerun = is(st, "Failed") || is(st, "Blocked") ||
-                    (!changed && (i == TQU_STEP_VALIDATE || i == TQU_STEP_PREFLIGHT));
+                    (!changed && (wf->steps[i].flags & TQU_STEP_CHECK));
         if (s && rerun) {
             set_str(s, "state", "Pending");
             del(s, "completedAt");
@@ -120,9 +119,9 @@ void tqu_status_new_generation(cJSON *status)
     }
 }
 
-int tqu_status_step_start(cJSON *status, int id, const char *message)
+int tqu_status_step_start(cJSON *status, const tqu_workflow *wf, int id, const char *message)
 {
-    cJSON *s = tqu_status_step(status, id);
+    cJSON *s = tqu_status_step(status, wf, id);
     char now[40];
     if (!s)
         return -1;
@@ -139,10 +138,10 @@ int tqu_status_step_start(cJSON *status, int id, const char *message)
     if (!k8s_json_str(status, "startedAt", NULL) && set_str(status, "startedAt", now))
         return -1;
     del(status, "completedAt");
-    if (set_str(status, "currentStep", tqu_step_names[id]) || set_str(status, "phase", "Running"))
+    if (set_str(status, "currentStep", wf->steps[id].name) || set_str(status, "phase", "Running"))
         return -1;
     char msg[2200];
-    snprintf(msg, sizeof(msg), "%s: %s", tqu_step_names[id], message);
+    snprintf(msg, sizeof(msg), "%s: %s", wf->steps[id].name, message);
     return set_str(status, "message", msg);
 }
 
@@ -183,9 +182,10 @@ int tqu_status_set_phase(cJSON *status, const char *phase, const char *reason,
     return conditions(status, phase, reason, message, generation);
 }
 
-int tqu_status_apply(cJSON *status, int id, const tqu_outcome *o, long long generation)
+int tqu_status_apply(cJSON *status, const tqu_workflow *wf, int id, const tqu_outcome *o,
+                     long long generation)
 {
-    cJSON *s = tqu_status_step(status, id);
+    cJSON *s = tqu_status_step(status, wf, id);
     char now[40], msg[2200];
     const char *state, *phase, *reason = o->reason;
 
@@ -210,19 +210,18 @@ int tqu_status_apply(cJSON *status, int id, const tqu_outcome *o, long long gene
         return -1;
     if (o->kind == TQU_OUT_WAIT)
         del(s, "completedAt");
-    if (set_str(status, "currentStep", tqu_step_names[id]))
+    if (set_str(status, "currentStep", wf->steps[id].name))
         return -1;
-    snprintf(msg, sizeof(msg), "%s: %s", tqu_step_names[id], o->message);
+    snprintf(msg, sizeof(msg), "%s: %s", wf->steps[id].name, o->message);
     return tqu_status_set_phase(status, phase, reason, msg, generation);
 }
 
-int tqu_status_succeeded(cJSON *status, long long generation, int dry_run)
+int tqu_status_succeeded(cJSON *status, const tqu_workflow *wf, long long generation, int dry_run)
 {
     del(status, "currentStep");
     if (dry_run)
         return tqu_status_set_phase(status, "Succeeded", "DryRunComplete",
                                     "dry run complete: checks passed, status.plan lists every change; nothing was changed",
                                     generation);
-    return tqu_status_set_phase(status, "Succeeded", "UpgradeSucceeded",
-                                "the upgrade is complete and every Deployment is available", generation);
+    return tqu_status_set_phase(status, "Succeeded", wf->succeeded_reason, wf->succeeded_message, generation);
 }

@@ -20,17 +20,34 @@
 
 #define BLOCKED_RECHECK_S 60.0
 
+struct write_ctx {
+    const cJSON *want;         /* the status to store */
+    const cJSON *base;         /* the status our decision was based on */
+    long long generation;      /* the generation it was based on */
+    int changed_under_us;
+};
+
+/* Called with the live object: the first time our own copy, after a 409
+ * the object read again. If someone else changed its spec or status in
+ * between (a person, another controller), what we decided may be wrong:
+ * stop, and decide again from a fresh read (design.md section 8). A
+ * change of metadata only (our own finalizer patch, a label) is fine. */
 static int replace_status(void *ud, const cJSON *obj, cJSON *status)
 {
-    const cJSON *want = ud;
+    struct write_ctx *w = ud;
     cJSON *it;
-    (void)obj;
+    const cJSON *live = k8s_json_get(obj, "status", NULL);
+    if (k8s_json_int(obj, 0, "metadata", "generation", NULL) != w->generation ||
+        !((!live && !w->base) || (live && w->base && cJSON_Compare(live, w->base, 1)))) {
+        w->changed_under_us = 1;
+        return K8S_ESTOPPED;
+    }
     /* status is edited in place: empty it, then copy want's members */
     while (status->child) {
         it = cJSON_DetachItemViaPointer(status, status->child);
         cJSON_Delete(it);
     }
-    cJSON_ArrayForEach(it, want) {
+    cJSON_ArrayForEach(it, w->want) {
         if (k8s_json_put(status, it->string, cJSON_Duplicate(it, 1)))
             return K8S_ENOMEM;
     }
@@ -38,20 +55,29 @@ static int replace_status(void *ud, const cJSON *obj, cJSON *status)
 }
 
 /* Write run->status if it differs from what is stored; keeps run->obj the
- * stored object. Returns 0, or -1 (logged) when the write failed. */
+ * stored object. Returns 0, or -1 (logged) when the write failed or the
+ * object changed under us (then the caller stops; the key is retried and
+ * decided again). */
 int tqu_job_write_status(tqu_job *run)
 {
     k8s_err err;
     char ebuf[1200];
     cJSON *stored = NULL;
     int written = 0;
+    struct write_ctx w = { .want = run->status, .base = k8s_json_get(run->obj, "status", NULL),
+                           .generation = run->generation };
+    memset(&err, 0, sizeof(err));
 
     if (!tqu_may_act(run->ctl))
         return -1;
     if (k8s_status_update(run->ctl->client, run->wf->rec.resource, run->ns, run->name, run->obj,
-                          replace_status, run->status, &written, &stored, &err)) {
-        tqu_log(TQU_WARN, "status update failed", "key", run->key,
-                "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+                          replace_status, &w, &written, &stored, &err)) {
+        if (w.changed_under_us)
+            tqu_log(TQU_INFO, "the resource changed while it was being reconciled; deciding again",
+                    "key", run->key, NULL);
+        else
+            tqu_log(TQU_WARN, "status update failed", "key", run->key,
+                    "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
         return -1;
     }
     if (stored) {
@@ -194,8 +220,8 @@ static int in_progress(const tqu_workflow *wf, const cJSON *obj)
         return 0;
     if (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed") || !strcmp(phase, "Pending"))
         return 0;
-    if (k8s_json_bool(obj, 0, "spec", "dryRun", NULL))
-        return 0;
+    if (!tqu_status_changes_started(st, wf))
+        return 0;   /* only checks so far: they run beside other runs */
     /* being deleted: over, unless our finalizer still waits for a running
      * vendor process (then the run is very much under way) */
     if (k8s_json_get(obj, "metadata", "deletionTimestamp", NULL) &&
@@ -245,6 +271,83 @@ static void release(tqu_job *run)
         tqu_slot_release(run->ctl, run->wf->slot, run->key);
 }
 
+/* A step's inputs, as recorded when it succeeded: a short digest of what
+ * the workflow's inputs hook names (the spec fields it depends on). */
+static void inputs_digest(tqu_job *run, int id, char out[17])
+{
+    char buf[8192];
+    unsigned long long h = 1469598103934665603ULL;   /* FNV-1a */
+    out[0] = '\0';
+    if (!run->wf->inputs)
+        return;
+    buf[0] = '\0';
+    if (!run->wf->inputs(run, id, buf, sizeof(buf)))
+        return;
+    for (const char *p = buf; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ULL;
+    }
+    snprintf(out, 17, "%016llx", h);
+}
+
+/* A new generation: a step that succeeded with other inputs than the new
+ * spec gives it runs again (a later check whose inputs changed), unless a
+ * step is running (the spec is frozen while a change runs). */
+static void rerun_changed_inputs(tqu_job *run)
+{
+    const tqu_workflow *wf = run->wf;
+    char d[17];
+    int done = 1;
+    for (int i = 0; i < wf->nsteps; i++) {
+        const char *st = tqu_status_step_state(run->status, wf, i);
+        if (!strcmp(st, "Running"))
+            return;
+        done &= !strcmp(st, "Succeeded") || !strcmp(st, "Skipped");
+    }
+    if (done)
+        return;   /* a finished run is never run again */
+    for (int i = 0; i < wf->nsteps; i++) {
+        cJSON *s = tqu_status_step(run->status, wf, i);
+        const char *was = k8s_json_str(s, "inputs", NULL);
+        inputs_digest(run, i, d);
+        if (!d[0] || !was || !strcmp(was, d) || strcmp(tqu_status_step_state(run->status, wf, i), "Succeeded"))
+            continue;
+        k8s_json_put(s, "state", cJSON_CreateString("Pending"));
+        k8s_json_put(s, "message", cJSON_CreateString("to run again: its inputs in the spec changed"));
+        cJSON_DeleteItemFromObjectCaseSensitive(s, "completedAt");
+    }
+}
+
+/* The newest status.history[] entry ends (if it is still running). */
+static void end_attempt(tqu_job *run, const char *outcome, const char *reason)
+{
+    long long code = 0;
+    int has = run->wf->exit_code && run->wf->exit_code(run, &code);
+    tqu_status_history_end(run->status, outcome, reason, has, code);
+}
+
+/* Take the workflow's slot for run: 1, or 0 with the object Blocked (the
+ * workflow's busy reason) and res set to look again. */
+static int take_slot(tqu_job *run, tqu_result *res)
+{
+    const tqu_workflow *wf = run->wf;
+    char who[512], m[1024];
+    if (!slot_taken(run, who, sizeof(who))) {
+        /* out of memory: the cache scan still finds it once its status
+         * says so */
+        tqu_slot_claim(run->ctl, wf->slot, run->key);
+        return 1;
+    }
+    snprintf(m, sizeof(m), "another %s is in progress (%s); this one starts when it has finished", wf->noun, who);
+    int was = phase_is(run->status, "Blocked");
+    tqu_status_set_phase(run->status, "Blocked", wf->slot_busy_reason, m, run->generation);
+    tqu_job_write_status(run);
+    if (!was)
+        tqu_event(run, "Warning", wf->slot_busy_reason, "%s", m);
+    res->requeue_after = BLOCKED_RECHECK_S;
+    return 0;
+}
+
 /* ------------------------------------------------------------- reconcile */
 
 /* Run the steps from the next one on until one stops; res says when to
@@ -264,6 +367,7 @@ static void run_steps(tqu_job *run, int dry_run, int paused, tqu_result *res)
                         k8s_json_put(s, "message", cJSON_CreateString("not run: dry run (see status.plan)"));
                 }
             tqu_status_succeeded(run->status, wf, run->generation, dry_run);
+            end_attempt(run, dry_run ? "DryRun" : "Succeeded", dry_run ? "DryRunComplete" : wf->succeeded_reason);
             if (tqu_job_write_status(run) == 0 && !was) {
                 tqu_event(run, "Normal", dry_run ? "DryRunComplete" : wf->succeeded_reason, "%s",
                           k8s_json_str(run->status, "message", NULL));
@@ -286,6 +390,11 @@ static void run_steps(tqu_job *run, int dry_run, int paused, tqu_result *res)
             set_paused(run, id);
             return;
         }
+        /* One at a time: the checks run for every object, so each shows
+         * its own problem; the slot is taken by the first step that
+         * changes something outside the controller's own folder. */
+        if ((wf->steps[id].flags & TQU_STEP_CHANGES) && wf->slot && !take_slot(run, res))
+            return;
         /* A Blocked step, or one waiting (for its window: it stays Pending
          * with phase Waiting), is re-checked without recording a new start,
          * so a re-check that finds the same problem writes nothing (before,
@@ -296,6 +405,7 @@ static void run_steps(tqu_job *run, int dry_run, int paused, tqu_result *res)
         int waiting = phase_is(run->status, "Waiting") && cur_step && !strcmp(cur_step, name);
         if (strcmp(before, "Running") != 0 && strcmp(before, "Blocked") != 0 && !waiting) {
             tqu_status_step_start(run->status, wf, id, wf->steps[id].description);
+            tqu_status_history_start(run->status, run->generation);
             if (tqu_job_write_status(run)) {
                 res->error = 1;
                 return;
@@ -317,6 +427,14 @@ static void run_steps(tqu_job *run, int dry_run, int paused, tqu_result *res)
             return;
         }
         tqu_status_apply(run->status, wf, id, &o, run->generation);
+        if (o.kind == TQU_OUT_FAILED)
+            end_attempt(run, "Failed", o.reason ? o.reason : "Failed");
+        if (o.kind == TQU_OUT_DONE) {
+            char d[17];
+            inputs_digest(run, id, d);
+            if (d[0])
+                k8s_json_put(tqu_status_step(run->status, wf, id), "inputs", cJSON_CreateString(d));
+        }
         if (tqu_job_write_status(run)) {
             res->error = 1;
             return;
@@ -403,8 +521,11 @@ tqu_result tqu_engine_reconcile(tqu_controller *ctl, const tqu_reconciler *self,
     }
     long long observed = k8s_json_int(run->status, -1, "observedGeneration", NULL);
     int new_generation = observed != run->generation;
-    if (new_generation && observed > 0)
+    if (new_generation && observed > 0) {
+        if (loaded)
+            rerun_changed_inputs(run);
         tqu_status_new_generation(run->status, wf);
+    }
 
     if (!loaded) {
         tqu_outcome o = { .kind = TQU_OUT_FAILED, .reason = reason };
@@ -414,6 +535,7 @@ tqu_result tqu_engine_reconcile(tqu_controller *ctl, const tqu_reconciler *self,
         snprintf(before, sizeof(before), "%s", tqu_status_step_state(run->status, wf, 0));
         step_message(run, 0, before_msg, sizeof(before_msg));
         tqu_status_apply(run->status, wf, 0, &o, run->generation);
+        end_attempt(run, "Failed", reason ? reason : "Failed");
         tqu_job_write_status(run);
         announce(run, 0, before, before_msg, &o);
         /* A vendor process started earlier may still run: keep the slot
@@ -426,6 +548,15 @@ tqu_result tqu_engine_reconcile(tqu_controller *ctl, const tqu_reconciler *self,
     }
     int dry_run = wf->dry_run ? wf->dry_run(run) : 0;
     int paused = wf->paused ? wf->paused(run) : 0;
+    /* dryRun never makes a run that changed something a dry run: it is
+     * followed to its end as a real one (design.md section 8). */
+    if (dry_run && tqu_status_changes_started(run->status, wf)) {
+        dry_run = 0;
+        if (new_generation)
+            tqu_event(run, "Warning", "DryRunIgnored",
+                      "spec.dryRun is not acted on: this %s has already changed the system; it goes on as a real run",
+                      wf->noun);
+    }
 
     /* Finished: keep in place what it set; nothing else to do. */
     if (!new_generation && phase_is(run->status, "Succeeded")) {
@@ -448,26 +579,6 @@ tqu_result tqu_engine_reconcile(tqu_controller *ctl, const tqu_reconciler *self,
     if (paused && !next_running) {
         set_paused(run, next);
         goto out;
-    }
-
-    /* One at a time (a dry run changes nothing and takes no slot). */
-    if (wf->slot && !dry_run) {
-        char who[512];
-        if (slot_taken(run, who, sizeof(who))) {
-            char m[1024];
-            snprintf(m, sizeof(m), "another %s is in progress (%s); this one starts when it has finished",
-                     wf->noun, who);
-            int was = phase_is(run->status, "Blocked");
-            tqu_status_set_phase(run->status, "Blocked", wf->slot_busy_reason, m, run->generation);
-            tqu_job_write_status(run);
-            if (!was)
-                tqu_event(run, "Warning", wf->slot_busy_reason, "%s", m);
-            res.requeue_after = BLOCKED_RECHECK_S;
-            goto out;
-        }
-        /* out of memory: the cache scan still finds it once its status
-         * says so */
-        tqu_slot_claim(ctl, wf->slot, key);
     }
 
     run_steps(run, dry_run, paused, &res);

@@ -80,6 +80,13 @@ typedef struct tqu_workflow {
     int (*vendor_running)(tqu_job *job);
     /* Succeeded and nothing new: keep what it set in place (may be NULL). */
     void (*settled)(tqu_job *job, tqu_result *res);
+    /* May be NULL. The spec fields step id depends on, as text into buf:
+     * 1, or 0 when the step has none. A succeeded step whose inputs differ
+     * in a new generation runs again. */
+    int (*inputs)(tqu_job *job, int id, char *buf, size_t len);
+    /* May be NULL. The exit code of the vendor command of this attempt, for
+     * status.history[]: 1 with *code set, or 0 when there is none. */
+    int (*exit_code)(const tqu_job *job, long long *code);
 } tqu_workflow;
 
 /* The runtime's reconcile for every workflow: self->workflow is the
@@ -126,6 +133,15 @@ int tqu_status_apply(cJSON *status, const tqu_workflow *wf, int id, const tqu_ou
                      long long generation);
 /* Everything done: phase Succeeded, Ready=True. dry_run changes wording. */
 int tqu_status_succeeded(cJSON *status, const tqu_workflow *wf, long long generation, int dry_run);
+/* 1 once a step that changes the system (TQU_STEP_CHANGES) is not Pending. */
+int tqu_status_changes_started(const cJSON *status, const tqu_workflow *wf);
+/* status.history[] (newest first, at most TQU_HISTORY_MAX): a new attempt
+ * of generation, started now (an unfinished newer entry is closed as
+ * Superseded); and the end of the newest one. */
+#define TQU_HISTORY_MAX 20
+int tqu_status_history_start(cJSON *status, long long generation);
+int tqu_status_history_end(cJSON *status, const char *outcome, const char *reason, int has_exit,
+                           long long exit_code);
 /* Set phase/message/conditions for a state that is not a step's (Paused,
  * another resource holds the slot, invalid spec). */
 int tqu_status_set_phase(cJSON *status, const char *phase, const char *reason,

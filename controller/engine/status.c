@@ -97,26 +97,91 @@ int tqu_status_next_step(const cJSON *status, const tqu_workflow *wf)
     return wf->nsteps;
 }
 
-void tqu_status_new_generation(cJSON *status, const tqu_workflow *wf)
+int tqu_status_changes_started(const cJSON *status, const tqu_workflow *wf)
 {
-    /* Has anything changed the system yet? Steps that only read, or write
-     * files of our own, do not; the first TQU_STEP_CHANGES step may (the
-     * upgrade's PaasCheck edits update.sh). Before that, re-running the
-     * checks is safe. */
-    int changed = 0;
     for (int i = 0; i < wf->nsteps; i++)
         if ((wf->steps[i].flags & TQU_STEP_CHANGES) && !is(tqu_status_step_state(status, wf, i), "Pending"))
-            changed = 1;
+            return 1;
+    return 0;
+}
+
+void tqu_status_new_generation(cJSON *status, const tqu_workflow *wf)
+{
+    /* While a step runs (a vendor process), the spec is frozen: nothing is
+     * reset under it. Once every step is done there is nothing to redo.
+     * Otherwise steps that are Failed or Blocked run again, and so do the
+     * checks (TQU_STEP_CHECK), whatever ran before: a retry after a
+     * failure never runs a vendor command with inputs nobody checked. */
+    int running = 0, done = 1;
+    for (int i = 0; i < wf->nsteps; i++) {
+        const char *st = tqu_status_step_state(status, wf, i);
+        running |= is(st, "Running");
+        done &= is(st, "Succeeded") || is(st, "Skipped");
+    }
+    if (running || done)
+        return;
     for (int i = 0; i < wf->nsteps; i++) {
         cJSON *s = tqu_status_step(status, wf, i);
         const char *st = k8s_json_str(s, "state", NULL);
-        int rerun = is(st, "Failed") || is(st, "Blocked") ||
-                    (!changed && (wf->steps[i].flags & TQU_STEP_CHECK));
-        if (s && rerun) {
+        int rerun = is(st, "Failed") || is(st, "Blocked") || (wf->steps[i].flags & TQU_STEP_CHECK);
+        if (s && rerun && !is(st, "Pending")) {
             set_str(s, "state", "Pending");
             del(s, "completedAt");
         }
     }
+}
+
+/* ---------------------------------------------------------- history[] */
+
+int tqu_status_history_start(cJSON *status, long long generation)
+{
+    cJSON *h = cJSON_GetObjectItemCaseSensitive(status, "history");
+    cJSON *e;
+    char now[40];
+
+    if (!cJSON_IsArray(h)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(status, "history");
+        h = cJSON_CreateArray();
+        if (!h || k8s_json_put(status, "history", h))
+            return -1;
+    }
+    k8s_time_now(now, sizeof(now));
+    e = cJSON_GetArrayItem(h, 0);
+    if (e && is(k8s_json_str(e, "outcome", NULL), "Running")) {
+        if (k8s_json_int(e, -1, "generation", NULL) == generation)
+            return 0;   /* this attempt goes on */
+        if (set_str(e, "outcome", "Superseded") || set_str(e, "completed", now) ||
+            set_str(e, "reason", "NewGeneration"))
+            return -1;
+    }
+    e = cJSON_CreateObject();
+    if (!e || set_num(e, "generation", (double)generation) || set_str(e, "started", now) ||
+        set_str(e, "outcome", "Running")) {
+        cJSON_Delete(e);
+        return -1;
+    }
+    if (!cJSON_InsertItemInArray(h, 0, e)) {
+        cJSON_Delete(e);
+        return -1;
+    }
+    while (cJSON_GetArraySize(h) > TQU_HISTORY_MAX)
+        cJSON_DeleteItemFromArray(h, cJSON_GetArraySize(h) - 1);
+    return 0;
+}
+
+int tqu_status_history_end(cJSON *status, const char *outcome, const char *reason, int has_exit,
+                           long long exit_code)
+{
+    cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(status, "history"), 0);
+    char now[40];
+    if (!e || !is(k8s_json_str(e, "outcome", NULL), "Running"))
+        return 0;
+    k8s_time_now(now, sizeof(now));
+    if (set_str(e, "outcome", outcome) || set_str(e, "completed", now) ||
+        (reason && set_str(e, "reason", reason)) ||
+        (has_exit && set_num(e, "exitCode", (double)exit_code)))
+        return -1;
+    return 0;
 }
 
 int tqu_status_step_start(cJSON *status, const tqu_workflow *wf, int id, const char *message)

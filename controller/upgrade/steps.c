@@ -94,6 +94,28 @@ static void settled(tqu_job *job, tqu_result *res)
         tqu_steps_keep_cdn_tuned(run, res);
 }
 
+/* PaasCheck, a check that runs the vendor's tool from the old package,
+ * runs again in a new generation when what it checked changed. */
+static int inputs(tqu_job *job, int id, char *buf, size_t len)
+{
+    const tqu_spec *sp = &((tqu_run *)job)->spec;
+    if (id != TQU_STEP_PAAS)
+        return 0;
+    snprintf(buf, len, "from=%s root=%s template=%s edr=%d", sp->from_version, sp->packages_root,
+             sp->template_path, sp->edr_enabled);
+    return 1;
+}
+
+/* update.sh's exit code, once it ended */
+static int exit_code(const tqu_job *job, long long *code)
+{
+    const cJSON *c = k8s_json_get(job->status, "upgrade", "exitCode", NULL);
+    if (!cJSON_IsNumber(c))
+        return 0;
+    *code = (long long)c->valuedouble;
+    return 1;
+}
+
 /* ------------------------------------------------------------ the table */
 
 const k8s_resource TQU_RESOURCE = { TQU_GROUP, TQU_VERSION_API, TQU_PLURAL, 1 };
@@ -150,4 +172,6 @@ const tqu_workflow tqu_upgrade_workflow = {
     .paused = paused,
     .vendor_running = vendor_running,
     .settled = settled,
+    .inputs = inputs,
+    .exit_code = exit_code,
 };

@@ -117,7 +117,9 @@ static void test_step_lifecycle_and_conditions(void **state)
 static void test_new_generation_retries(void **state)
 {
     (void)state;
-    /* Failed Upgrade after the cluster changed: only the failed step reruns */
+    /* Failed Upgrade after the cluster changed: the failed step reruns,
+     * and so do the checks, before any vendor command (issue: a retry
+     * after a failure ran update.sh with a route nobody checked) */
     cJSON *st = parse("{\"steps\":[{\"name\":\"Validate\",\"state\":\"Succeeded\"},"
                       "{\"name\":\"Preflight\",\"state\":\"Succeeded\"},"
                       "{\"name\":\"BackupDeployments\",\"state\":\"Succeeded\"},"
@@ -126,12 +128,37 @@ static void test_new_generation_retries(void **state)
                       "{\"name\":\"Upgrade\",\"state\":\"Failed\",\"completedAt\":\"x\"}]}");
     tqu_status_init_steps(st, WF);
     tqu_status_new_generation(st, WF);
-    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_VALIDATE), "Succeeded");
-    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_PREFLIGHT), "Succeeded");
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_VALIDATE), "Pending");
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_PREFLIGHT), "Pending");
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_BACKUP), "Succeeded");
     assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_SABRE), "Skipped");
     assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_UPGRADE), "Pending");
     assert_null(k8s_json_str(tqu_status_step(st, WF, TQU_STEP_UPGRADE), "completedAt", NULL));
+    assert_int_equal(tqu_status_next_step(st, WF), TQU_STEP_VALIDATE);
+    cJSON_Delete(st);
+
+    /* update.sh running: the spec is frozen, nothing is reset under it */
+    st = parse("{\"steps\":[{\"name\":\"Validate\",\"state\":\"Succeeded\"},"
+               "{\"name\":\"Preflight\",\"state\":\"Succeeded\"},"
+               "{\"name\":\"BackupDeployments\",\"state\":\"Succeeded\"},"
+               "{\"name\":\"PaasCheck\",\"state\":\"Succeeded\"},"
+               "{\"name\":\"SabreCleanup\",\"state\":\"Skipped\"},"
+               "{\"name\":\"Upgrade\",\"state\":\"Running\"}]}");
+    tqu_status_init_steps(st, WF);
+    tqu_status_new_generation(st, WF);
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_VALIDATE), "Succeeded");
+    assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_UPGRADE), "Running");
     assert_int_equal(tqu_status_next_step(st, WF), TQU_STEP_UPGRADE);
+    assert_true(tqu_status_changes_started(st, WF));
+    cJSON_Delete(st);
+
+    /* all done: a new generation redoes nothing */
+    st = parse("{}");
+    tqu_status_init_steps(st, WF);
+    for (int i = 0; i < TQU_STEP_COUNT; i++)
+        cJSON_ReplaceItemInObject(tqu_status_step(st, WF, i), "state", cJSON_CreateString("Succeeded"));
+    tqu_status_new_generation(st, WF);
+    assert_int_equal(tqu_status_next_step(st, WF), TQU_STEP_COUNT);
     cJSON_Delete(st);
 
     /* before anything changed (a dry run, a blocked preflight): the
@@ -142,6 +169,39 @@ static void test_new_generation_retries(void **state)
     tqu_status_new_generation(st, WF);
     assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_VALIDATE), "Pending");
     assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_PREFLIGHT), "Pending");
+    cJSON_Delete(st);
+}
+
+static void test_history(void **state)
+{
+    (void)state;
+    cJSON *st = parse("{}");
+    assert_int_equal(tqu_status_history_start(st, 1), 0);
+    assert_int_equal(tqu_status_history_start(st, 1), 0);   /* the same attempt goes on */
+    cJSON *h = cJSON_GetObjectItem(st, "history");
+    assert_int_equal(cJSON_GetArraySize(h), 1);
+    assert_string_equal(k8s_json_str(cJSON_GetArrayItem(h, 0), "outcome", NULL), "Running");
+    /* a newer generation supersedes an unfinished attempt */
+    assert_int_equal(tqu_status_history_start(st, 2), 0);
+    assert_int_equal(cJSON_GetArraySize(h), 2);
+    assert_string_equal(k8s_json_str(cJSON_GetArrayItem(h, 1), "outcome", NULL), "Superseded");
+    assert_non_null(k8s_json_str(cJSON_GetArrayItem(h, 1), "completed", NULL));
+    assert_int_equal(tqu_status_history_end(st, "Failed", "UpgradeFailed", 1, 3), 0);
+    cJSON *e = cJSON_GetArrayItem(h, 0);
+    assert_int_equal(k8s_json_int(e, 0, "generation", NULL), 2);
+    assert_string_equal(k8s_json_str(e, "outcome", NULL), "Failed");
+    assert_string_equal(k8s_json_str(e, "reason", NULL), "UpgradeFailed");
+    assert_int_equal(k8s_json_int(e, 0, "exitCode", NULL), 3);
+    /* ending twice changes nothing */
+    assert_int_equal(tqu_status_history_end(st, "Succeeded", "X", 0, 0), 0);
+    assert_string_equal(k8s_json_str(e, "outcome", NULL), "Failed");
+    /* at most 20, newest first */
+    for (int g = 3; g < 40; g++) {
+        tqu_status_history_start(st, g);
+        tqu_status_history_end(st, "Succeeded", "Done", 0, 0);
+    }
+    assert_int_equal(cJSON_GetArraySize(h), TQU_HISTORY_MAX);
+    assert_int_equal(k8s_json_int(cJSON_GetArrayItem(h, 0), 0, "generation", NULL), 39);
     cJSON_Delete(st);
 }
 
@@ -304,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_step_lifecycle_and_conditions),
         cmocka_unit_test(test_new_generation_retries),
         cmocka_unit_test(test_succeeded_and_phases),
+        cmocka_unit_test(test_history),
         cmocka_unit_test(test_transitions_alloc_failures),
         cmocka_unit_test(test_spec_defaults_and_window),
         cmocka_unit_test(test_spec_refusals),

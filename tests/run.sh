@@ -19,7 +19,7 @@ export TQU_REPO=$PWD
 passed=0 failed=0
 failures=()
 # e2e scripts that need no control plane: run in the unit phase, not below.
-no_cluster_e2e="tests/e2e/test_argocd_health.sh tests/e2e/test_prometheus_rules.sh"
+no_cluster_e2e="tests/e2e/test_argocd_health.sh tests/e2e/test_prometheus_rules.sh tests/e2e/test_grafana_dashboard.sh"
 
 selected() {
   [ -z "${TESTS:-}" ] && return 0

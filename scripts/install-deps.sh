@@ -8,7 +8,9 @@ set -euo pipefail
 pkgs=(gcc make pkg-config libcurl4-openssl-dev libcjson-dev libyaml-dev
       libssl-dev libwebsockets-dev libcmocka-dev etcd-server etcd-client
       golang-go rsync jq valgrind openssl procps curl dpkg-dev
-      golang-github-modern-go-reflect2-dev)
+      golang-github-modern-go-reflect2-dev
+      lua5.1 python3-yaml    # tests/e2e/test_argocd_health.sh: health.lua as Argo CD runs it
+      prometheus)            # promtool (tests/e2e/test_prometheus_rules.sh, test_metrics_promtool.sh)
 
 missing=()
 for p in "${pkgs[@]}"; do

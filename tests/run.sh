@@ -18,6 +18,8 @@ export TQU_REPO=$PWD
 
 passed=0 failed=0
 failures=()
+# e2e scripts that need no control plane: run in the unit phase, not below.
+no_cluster_e2e="test_argocd_health test_prometheus_rules test_grafana_dashboard"
 
 selected() {
   [ -z "${TESTS:-}" ] && return 0
@@ -88,6 +90,8 @@ if [ "$mode" != --cluster-part ]; then
     run_c "$O/tests/$(basename "$src" .c)"
   done
   run_sh tests/layers/test_check_layers.sh --no-cluster   # scripts/check-layers.sh
+  # (not under VALGRIND=1, which changes nothing for them; see below)
+  [ "${VALGRIND:-}" = 1 ] || for t in $no_cluster_e2e; do run_sh "tests/e2e/$t.sh" --no-cluster; done
 fi
 
 if [ "$mode" != --unit-only ] && [ "$mode" != --cluster-part ]; then
@@ -114,6 +118,7 @@ if [ "$mode" != --unit-only ] && [ "$mode" != --cluster-part ]; then
   if [ "${VALGRIND:-}" != 1 ]; then
     for sh in tests/e2e/test_*.sh; do
       [ -e "$sh" ] || continue
+      case " $no_cluster_e2e " in *" $(basename "$sh" .sh) "*) continue ;; esac
       run_sh "$sh"
     done
   fi

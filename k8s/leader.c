@@ -217,7 +217,8 @@ static int try_acquire_or_renew(k8s_leader *l)
     } else {
         free(record);
     }
-    if (!mine && holder && holder[0] && now - l->observed_at < (double)dur) {
+    if (!mine && holder && holder[0] && now - l->observed_at < (double)dur &&
+        !(l->o.holder_gone && l->o.holder_gone(l->o.ud, holder))) {
         result = 0;   /* held by another and not expired by our clock */
         goto out;
     }

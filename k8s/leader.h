@@ -26,6 +26,10 @@ typedef struct k8s_leader_opts {
     double lease_duration_s;    /* 0 = 15 */
     double renew_deadline_s;    /* 0 = 10 */
     double retry_period_s;      /* 0 = 2 (jittered by up to 20 %) */
+    /* May be NULL. Whether the holder named is known to be gone (e.g. a
+     * process on this machine that no longer exists): then the Lease is
+     * taken at once instead of after it expires. Leader thread. */
+    int (*holder_gone)(void *ud, const char *holder);
     void (*on_started)(void *ud);   /* became leader (leader thread) */
     void (*on_stopped)(void *ud);   /* lost leadership (leader thread) */
     void *ud;

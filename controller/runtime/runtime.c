@@ -49,6 +49,7 @@ struct tqu_kind {
     k8s_informer *informer;
     unsigned long changes;       /* informer events seen (atomic): recount phases */
     unsigned long counted;       /* main thread: changes at the last count */
+    struct tqu_claim claim;      /* this process acts on the kind only while held */
 };
 
 static struct tqu_kind *kind_of(tqu_controller *ctl, const k8s_resource *res)
@@ -219,9 +220,10 @@ static void *worker(void *arg)
             if (strlen(pl) == (size_t)(slash - qkey) && !strncmp(pl, qkey, (size_t)(slash - qkey)))
                 k = &ctl->kinds[i];
         }
-        if (!k || !tqu_may_act(ctl)) {
-            /* A standby drops the key: when it becomes the leader it
-             * queues every cached key again (on_started_leading). */
+        if (!k || !tqu_may_act(ctl) || (!ctl->leader && !tqu__claim_held(&k->claim))) {
+            /* A standby drops the key: when it becomes the leader, or
+             * claims the workflow, it queues every cached key again
+             * (on_started_leading, on_claimed). */
             k8s_queue_done(ctl->queue, qkey);
             continue;
         }
@@ -285,6 +287,18 @@ static int hook_ready(void *ud, char *why, size_t len)
     return 1;
 }
 
+/* Without --leader-elect, claim every workflow (claim.c): the one actor
+ * per site (with it, the leader's Lease is that claim); the keys are
+ * queued again as each is claimed. */
+static int start_claims(tqu_controller *ctl)
+{
+    for (size_t i = 0; i < ctl->nkinds; i++)
+        if (!ctl->kinds[i].claim.elector &&
+            tqu__claim_start(ctl, &ctl->kinds[i].claim, ctl->kinds[i].rec->resource->plural))
+            return -1;
+    return 0;
+}
+
 static void on_started_leading(void *ud)
 {
     tqu_controller *ctl = ud;
@@ -316,6 +330,7 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
     sigset_t sigs;
 
     snprintf(ctl.server_version, sizeof(ctl.server_version), "%s", server_version ? server_version : "");
+    tqu__claim_identity(ctl.identity, sizeof(ctl.identity));
     pthread_mutex_init(&ctl.watch_lock, NULL);
 
     /* Signals are taken synchronously by the main thread; block them in
@@ -401,6 +416,8 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
                     "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
             goto out;
         }
+    if (!opts->leader_elect && start_claims(&ctl))
+        goto out;
     if (pthread_create(&worker_th, NULL, worker, &ctl)) {
         tqu_log(TQU_ERROR, "cannot start the worker", NULL);
         goto out;
@@ -427,6 +444,18 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
             exit_code = 1;
             break;
         }
+        size_t lost = ctl.nkinds;
+        for (size_t i = 0; i < ctl.nkinds; i++)
+            if (tqu__claim_lost(&ctl.kinds[i].claim))
+                lost = i;
+        if (lost < ctl.nkinds) {
+            tqu_log(TQU_ERROR, "lost the claim on a workflow (another process took it): exiting",
+                    "resource", ctl.kinds[lost].rec->resource->plural, "lease", ctl.kinds[lost].claim.lease,
+                    "identity", ctl.identity, NULL);
+            exit_code = 1;
+            break;
+        }
+
     }
 
 out:
@@ -458,8 +487,10 @@ out:
      * first */
     tqu__watches_free(&ctl);
     tqu__slots_free(&ctl);
-    for (size_t i = 0; i < ctl.nkinds; i++)
+    for (size_t i = 0; i < ctl.nkinds; i++) {
+        tqu__claim_stop(&ctl.kinds[i].claim, exit_code == 0);
         k8s_informer_free(ctl.kinds[i].informer);
+    }
     free(ctl.kinds);
     if (ctl.leader) {
         if (exit_code == 0)

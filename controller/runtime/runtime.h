@@ -61,6 +61,7 @@ struct tqu_controller {
     k8s_queue *queue;
     k8s_leader *leader;          /* NULL without --leader-elect */
     char server_version[64];
+    char identity[256];          /* holder of the workflows' claims (claim.c) */
     volatile int stopping;
     struct tqu_kind *kinds;      /* registered reconcilers */
     size_t nkinds;

@@ -8,8 +8,9 @@
 #     paused again while update.sh runs: the running step is followed to
 #     its end and the next one does not start; resumed again;
 #   - a failed upgrade is final (a metadata-only change does not retry it);
-#     a new generation retries from the failed step only (earlier steps not
-#     redone, one backup) and succeeds: update.sh ran once per generation;
+#     a new generation runs the checks again and retries from the failed
+#     step (the backup not redone) and succeeds: update.sh ran once per
+#     generation; status.history[] shows both attempts;
 #   - the finalizer upgrade.tianqing.io/vendor-process is there while
 #     update.sh runs, and kubectl delete waits until it has finished;
 #   - Verify: a Deployment that never becomes available with
@@ -160,9 +161,11 @@ kubectl -n "$ns" patch tqu r --type merge -p '{"spec":{"timeouts":{"upgrade":"2h
 up_check_state 60 "$ns" r "Succeeded UpgradeSucceeded" "new generation (timeouts.upgrade changed): retried, Succeeded"
 json=$(kubectl -n "$ns" get tqu r -o json)
 e2e_check "the generation moved on" test "$(jq .metadata.generation <<<"$json")" -gt "$gen1"
-e2e_eq "retry: earlier steps not redone (attempts 1), Upgrade attempted twice" \
-  "Validate=1 Preflight=1 BackupDeployments=1 PaasCheck=1 SabreCleanup=1 Upgrade=2 CdnTuning=1 Verify=1" \
+e2e_eq "retry: the checks ran again before update.sh (attempts 2), the rest not redone, Upgrade twice" \
+  "Validate=2 Preflight=2 BackupDeployments=1 PaasCheck=1 SabreCleanup=1 Upgrade=2 CdnTuning=1 Verify=1" \
   "$(attempts_text "$ns" r)"
+e2e_eq "retry: status.history has both attempts, newest first" "2:Succeeded:0 1:Failed:1" \
+  "$(jq -r '[.status.history[] | "\(.generation):\(.outcome):\(.exitCode // "-")"] | join(" ")' <<<"$json")"
 e2e_eq "retry: update.sh ran exactly twice (once per generation), failing then succeeding" "2 1 0" \
   "$(up_update_calls) $(cat "$TQU_FAKE_RECORD/update.sh.1.exit" 2>/dev/null) $(cat "$TQU_FAKE_RECORD/update.sh.2.exit" 2>/dev/null)"
 e2e_eq "retry: one backup, not duplicated" "1 1" \

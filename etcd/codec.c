@@ -676,12 +676,11 @@ static int deliver_event(etcd__watch_state *st, const cJSON *ev, etcd_watch_fn f
     e.value = value;
     e.value_len = vlen;
     e.mod_revision = mod;
-    if (fn(ud, &e)) {
-        rc = etcd__err_set(err, ETCD_ESTOPPED, "watch stopped by its callback");
-        goto out;
-    }
+    /* delivered, even when fn then says stop: never deliver it again */
     if (mod + 1 > st->next_rev)
         st->next_rev = mod + 1;
+    if (fn(ud, &e))
+        rc = etcd__err_set(err, ETCD_ESTOPPED, "watch stopped by its callback");
 out:
     free(key);
     if (value)

@@ -26,6 +26,7 @@
 #define ERROR_BODY_CAP ((size_t)64 << 10)
 #define DEFAULT_BACKOFF_INITIAL_S 0.1
 #define DEFAULT_BACKOFF_MAX_S 5.0
+#define MAX_ENDPOINT_LEN 512          /* so endpoint + path fits perform()'s url[] */
 
 typedef struct blob {
     unsigned char *data;
@@ -110,6 +111,9 @@ static int endpoint_copy(const char *ep, size_t i, char **out, etcd_err *err)
         return etcd__err_set(err, ETCD_EINVAL, "endpoint %zu \"%s\" must be scheme://host[:port]",
                              i, ep);
     n = (size_t)(auth - ep) + alen;
+    if (n > MAX_ENDPOINT_LEN)
+        return etcd__err_set(err, ETCD_EINVAL, "endpoint %zu is longer than %d bytes", i,
+                             MAX_ENDPOINT_LEN);
     if (!(*out = strndup(ep, n)))
         return etcd__err_set(err, ETCD_ENOMEM, "out of memory");
     return ETCD_OK;
@@ -190,7 +194,7 @@ void etcd_client_resume(etcd_client *c)
 
 uint64_t etcd_client_requests(const etcd_client *c)
 {
-    return (uint64_t)atomic_load(&((etcd_client *)c)->requests);
+    return (uint64_t)atomic_load(&c->requests);
 }
 
 /* ------------------------------------------------------------- transfer */

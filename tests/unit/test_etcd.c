@@ -634,6 +634,13 @@ static void test_endpoints(void **state)
     assert_int_equal(new_client("unix:///run/etcd.sock", &c, &e), ETCD_EINVAL);
     assert_int_equal(new_client("http://", &c, &e), ETCD_EINVAL);
     assert_int_equal(new_client("http://h:1/v3", &c, &e), ETCD_EINVAL);
+    {
+        char longep[700] = "http://";
+        memset(longep + 7, 'h', sizeof(longep) - 8);
+        longep[sizeof(longep) - 1] = '\0';
+        assert_int_equal(new_client(longep, &c, &e), ETCD_EINVAL);
+        assert_contains(e.message, "longer than 512 bytes");
+    }
     /* credentials in a URL are refused and never echoed */
     assert_int_equal(new_client("https://root:s3cret@h:2379", &c, &e), ETCD_EINVAL);
     assert_not_contains(e.message, "s3cret");

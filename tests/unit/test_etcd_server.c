@@ -599,9 +599,26 @@ static void test_kv(void **state)
     assert_int_equal(r.kvs[0].mod_revision, rev2);
     etcd_range_result_release(&r);
 
+    /* an answer over the client's cap is refused, not truncated */
+    {
+        const char *eps[] = { plain.url };
+        etcd_config small = { .endpoints = eps, .n_endpoints = 1, .max_body = 300 };
+        etcd_client *sc = NULL;
+        char v[400];
+        memset(v, 'x', sizeof(v));
+        assert_int_equal(etcd_put(c, "t/kv/b", v, sizeof(v), NULL, &e), ETCD_OK);
+        assert_int_equal(etcd_client_new(&small, &sc, &e), ETCD_OK);
+        assert_int_equal(etcd_range(sc, "t/kv/b", 0, 0, &r, &e), ETCD_ETOOBIG);
+        assert_contains(e.message, "larger than 300 bytes");
+        assert_null(r.kvs);
+        assert_int_equal(etcd_range(sc, "t/kv/a", 0, 0, &r, &e), ETCD_OK);
+        etcd_range_result_release(&r);
+        etcd_client_free(sc);
+    }
+
     assert_int_equal(etcd_delete(c, "t/kv/", 1, &del, &rev, &e), ETCD_OK);
     assert_int_equal(del, 2);
-    assert_int_equal(rev, rev2 + 1);
+    assert_int_equal(rev, rev2 + 2);
     assert_int_equal(etcdctl(&plain, out, sizeof(out), "get", "--prefix", "t/kv/", NULL), 0);
     assert_string_equal(out, "");
     assert_int_equal(etcd_delete(c, "t/kv/a", 0, &del, NULL, &e), ETCD_OK);

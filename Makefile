@@ -28,7 +28,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wno-format-nonliteral -Wno-format-truncation -fno-common -pthread \
-           -I$(O)/gen -Ik8s -Icontroller $(PKG_CFLAGS)
+           -I$(O)/gen -Ik8s -Ietcd -Icontroller $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -pthread -lm
 
 comma := ,
@@ -45,6 +45,8 @@ $(shell mkdir -p $(O)/gen; v='#define TQU_VERSION "$(VERSION)"'; \
   [ "$$(cat $(O)/gen/tqu_version.h 2>/dev/null)" = "$$v" ] || echo "$$v" > $(O)/gen/tqu_version.h)
 
 K8S_SRC  := $(wildcard k8s/*.c)
+ETCD_SRC := $(wildcard etcd/*.c)
+ETCD_OBJ := $(ETCD_SRC:%.c=$(O)/%.o)
 CTL_SRC  := $(wildcard controller/*/*.c)
 K8S_OBJ  := $(K8S_SRC:%.c=$(O)/%.o)
 CTL_OBJ  := $(CTL_SRC:%.c=$(O)/%.o) $(O)/controller/upgrade/routes_data.o
@@ -78,18 +80,22 @@ $(O)/controller/upgrade/routes_data.o: controller/upgrade/routes_data.S routes/r
 $(O)/libk8s.a: $(K8S_OBJ)
 	$(AR) rcs $@ $^
 
+# the etcd v3 client (layer 0 beside k8s/; for the TianqingTuning workflow)
+$(O)/libetcd.a: $(ETCD_OBJ)
+	$(AR) rcs $@ $^
+
 $(O)/libtqu.a: $(CTL_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(BIN): $(O)/controller/main.o $(O)/libtqu.a $(O)/libk8s.a
+$(BIN): $(O)/controller/main.o $(O)/libtqu.a $(O)/libk8s.a $(O)/libetcd.a
 	$(CC) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
-$(O)/tests/test_%: tests/unit/test_%.c $(TEST_SUPPORT_OBJ) $(O)/libtqu.a $(O)/libk8s.a
+$(O)/tests/test_%: tests/unit/test_%.c $(TEST_SUPPORT_OBJ) $(O)/libtqu.a $(O)/libk8s.a $(O)/libetcd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/support -MMD -MP $(LDFLAGS) $(WRAP) -o $@ $(filter-out %.h,$^) $(LDLIBS) $(CMOCKA_LIBS)
 
-$(O)/tests/test_%: tests/integration/test_%.c $(TEST_SUPPORT_OBJ) $(O)/libtqu.a $(O)/libk8s.a
+$(O)/tests/test_%: tests/integration/test_%.c $(TEST_SUPPORT_OBJ) $(O)/libtqu.a $(O)/libk8s.a $(O)/libetcd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/support -MMD -MP $(LDFLAGS) $(WRAP) -o $@ $(filter-out %.h,$^) $(LDLIBS) $(CMOCKA_LIBS)
 

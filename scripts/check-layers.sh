@@ -4,23 +4,25 @@
 # Layers, lowest first; a file may include only from its own layer or a
 # lower one:
 #   0 k8s/                  the Kubernetes client (nothing from controller/)
+#   0 etcd/                 the etcd v3 client, beside k8s/ (nothing from k8s/
+#                           or controller/); optional folder
 #   1 controller/host/
 #   2 controller/runtime/
 #   3 controller/engine/
 #   4 controller/<workflow>/  every other folder directly under controller/;
 #                           a workflow may not include another workflow
 #   5 controller/*.c *.h    main.c: anything in controller/ and k8s/
-# Also: k8s/*_int.h are private to k8s/; generated headers (build/gen,
+# Also: k8s/*_int.h are private to k8s/, etcd/*_int.h to etcd/; generated headers (build/gen,
 # tqu_version.h) may be included by anyone; an include that resolves to no
 # file is an error ("unresolved"); so is an include cycle.
 #
 # `#include "x"` is resolved like the compiler does with -Ibuild/gen -Ik8s
-# -Icontroller: the including file's own folder, build/gen, k8s/, then
-# controller/ (tqu_version.h counts as generated even before a build).
+# -Ietcd -Icontroller: the including file's own folder, build/gen, k8s/,
+# etcd/, then controller/ (tqu_version.h counts as generated even before a build).
 # Angle-bracket includes are system headers and are ignored, so are
 # includes inside comments.
 #
-# Checks every *.c, *.h, *.S under ROOT/k8s and ROOT/controller (ROOT:
+# Checks every *.c, *.h, *.S under ROOT/k8s, ROOT/etcd and ROOT/controller (ROOT:
 # default the repository). Exit 0 and one summary line on stdout when
 # clean; otherwise one line per violation on stderr, the summary on
 # stdout, exit 1. Exit 2 on a usage error.
@@ -43,6 +45,7 @@ cd "$root"
 # may resolve to), "G path" for the generated headers.
 {
   find k8s controller -type f | sed 's/^/T /'
+  if [ -d etcd ]; then find etcd -type f | sed 's/^/T /'; fi
   if [ -d build/gen ]; then find build/gen -type f | sed 's/^/G /'; fi
 } | sort | awk -v root="$root" '
 function err(msg) { nviol++; print "check-layers: " msg > "/dev/stderr" }
@@ -61,7 +64,7 @@ function norm(p,   a, n, i, st, k, out) {
 }
 
 function exists(p) {
-  if (p ~ /^(k8s|controller)\//) return (p in tree)
+  if (p ~ /^(k8s|etcd|controller)\//) return (p in tree)
   if (p ~ /^build\/gen\//) return (p in gen)
   if (p !~ /^[A-Za-z0-9_.\/+-]+$/) return 0
   return system("test -f \"" root "/" p "\"") == 0
@@ -74,15 +77,18 @@ function resolve(f, name,   dir, c) {
   c = norm(dir "/" name);          if (exists(c)) return c
   c = norm("build/gen/" name);     if (c ~ /^build\/gen\// && exists(c)) return c
   c = norm("k8s/" name);           if (exists(c)) return c
+  c = norm("etcd/" name);          if (exists(c)) return c
   c = norm("controller/" name);    if (exists(c)) return c
   if (name == "tqu_version.h") return "build/gen/tqu_version.h"
   return ""
 }
 
-# layer of a path; sets WF to the workflow folder for layer 4
+# layer of a path; sets WF to the workflow folder for layer 4, and to
+# k8s or etcd for layer 0 (two libraries side by side)
 function layer(p,   a, n) {
   WF = ""
-  if (p ~ /^k8s\//) return 0
+  if (p ~ /^k8s\//) { WF = "k8s"; return 0 }
+  if (p ~ /^etcd\//) { WF = "etcd"; return 0 }
   if (p !~ /^controller\//) return -1
   n = split(p, a, "/")
   if (n == 2) return 5
@@ -93,7 +99,7 @@ function layer(p,   a, n) {
 }
 
 function lname(l, wf) {
-  if (l == 0) return "k8s/ (layer 0)"
+  if (l == 0) return wf "/ (layer 0)"
   if (l == 1) return "host/ (layer 1)"
   if (l == 2) return "runtime/ (layer 2)"
   if (l == 3) return "engine/ (layer 3)"
@@ -102,6 +108,7 @@ function lname(l, wf) {
 }
 
 function who(l, wf) {
+  if (l == 0 && wf == "etcd") return "etcd/ (layer 0) may include only from etcd/ (nothing from k8s/ or controller/)"
   if (l == 0) return "k8s/ (layer 0) may include only from k8s/ (nothing from controller/)"
   if (l == 1) return "host/ (layer 1) may include only from host/ and k8s/ (lower layers)"
   if (l == 2) return "runtime/ (layer 2) may include only from runtime/ and host/, k8s/ (lower layers)"
@@ -158,8 +165,14 @@ function check(f, name, t,   lf, wf, lt, wt, inc) {
     err(inc ": " t " is private to k8s/: only files in k8s/ may include it")
     return
   }
+  if (t ~ /^etcd\// && base(t) ~ /_int\.h$/ && f !~ /^etcd\//) {
+    err(inc ": " t " is private to etcd/: only files in etcd/ may include it")
+    return
+  }
   if (lf == 5 || lt < lf) return
   if (lt == lf) {
+    if (lf == 0 && wt != wf)
+      err(inc ": " who(lf, wf) ", not " lname(lt, wt))
     if (lf == 4 && wt != wf)
       err(inc ": a workflow (" wf "/) may not include another workflow\047s folder (" wt "/)")
     return
@@ -183,7 +196,7 @@ function scan(f,   path, line, rc, s, name, t, ln) {
     nincl++
     t = resolve(f, name)
     check(f, name, t)
-    if (t ~ /^(k8s|controller)\//) adj[f, ++deg[f]] = t
+    if (t ~ /^(k8s|etcd|controller)\//) adj[f, ++deg[f]] = t
   }
   if (rc < 0) { print "check-layers: cannot read " f > "/dev/stderr"; bad = 1 }
   close(path)

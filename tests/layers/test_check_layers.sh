@@ -28,6 +28,7 @@ run() { "$checker" "$1" > "$tmp/out" 2> "$tmp/err"; rc=$?; }
 
 mkdir "$tmp/base"
 cp -r "$repo/k8s" "$repo/controller" "$tmp/base/"
+[ -d "$repo/etcd" ] && cp -r "$repo/etcd" "$tmp/base/"
 
 # --- the tree as it is -------------------------------------------------
 t0=${EPOCHREALTIME/[.,]/}
@@ -122,6 +123,37 @@ fresh; f=$(pick controller/host); need controller/runtime/log.h
 add "$f" 'static const char *zz_glob = "/tmp/*"; /* a comment */' '#include "runtime/log.h"'
 expect_fault "an include after a \"/*\" inside a string is still checked" \
   "check-layers: $f: #include \"runtime/log.h\" -> controller/runtime/log.h: host/ (layer 1)"
+
+# etcd/ is layer 0 beside k8s/: neither includes the other
+fresh; f=$(pick etcd); need k8s/k8s.h
+add "$f" '#include "k8s.h"'
+expect_fault "etcd/ including k8s.h fails" \
+  "check-layers: $f: #include \"k8s.h\" -> k8s/k8s.h: " \
+  "etcd/ (layer 0) may include only from etcd/ (nothing from k8s/ or controller/), not k8s/ (layer 0)"
+
+fresh; f=$(pick etcd); need controller/runtime/log.h
+add "$f" '#include "runtime/log.h"'
+expect_fault "etcd/ including a controller header fails" \
+  "check-layers: $f: #include \"runtime/log.h\" -> controller/runtime/log.h: " \
+  "etcd/ (layer 0) may include only from etcd/ (nothing from k8s/ or controller/), not runtime/ (layer 2)"
+
+fresh; f=$(pick k8s); need etcd/etcd.h
+add "$f" '#include "etcd.h"'
+expect_fault "k8s/ including etcd.h fails" \
+  "check-layers: $f: #include \"etcd.h\" -> etcd/etcd.h: " \
+  "k8s/ (layer 0) may include only from k8s/ (nothing from controller/), not etcd/ (layer 0)"
+
+fresh; f=$(pick controller/runtime); need etcd/etcd_int.h
+add "$f" '#include "etcd_int.h"'
+expect_fault "a runtime file including etcd_int.h fails" \
+  "check-layers: $f: #include \"etcd_int.h\" -> etcd/etcd_int.h: " \
+  "etcd/etcd_int.h is private to etcd/: only files in etcd/ may include it"
+
+fresh; need etcd/etcd.h; need etcd/etcd_int.h
+add "$(pick controller/host)" '#include "etcd.h"'
+add "$(pick controller/upgrade)" '#include "etcd.h"'
+add "$(pick etcd)" '#include "etcd_int.h"' '#include "etcd.h"'
+expect_clean "controller/ including etcd.h, and etcd/ its own etcd_int.h, pass"
 
 # --- what is allowed ----------------------------------------------------
 fresh

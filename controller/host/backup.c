@@ -302,40 +302,6 @@ char *tqu_backup_age(long long secs, char *buf, size_t len)
     return buf;
 }
 
-/* RFC 3339 as the API server writes it ("2024-05-01T10:00:00Z", offsets
- * and fractions accepted). Returns 0 on success. */
-static int parse_time(const char *s, time_t *out)
-{
-    struct tm tm;
-    int n = 0;
-    long off = 0;
-    memset(&tm, 0, sizeof(tm));
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n == 0)
-        return -1;
-    s += n;
-    if (*s == '.')
-        for (s++; *s >= '0' && *s <= '9'; s++)
-            ;
-    if (*s == 'Z' || *s == 'z') {
-        s++;
-    } else if (*s == '+' || *s == '-') {
-        int oh, om, k = 0;
-        if (sscanf(s + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5)
-            return -1;
-        off = (oh * 3600L + om * 60L) * (*s == '-' ? -1 : 1);
-        s += 1 + k;
-    } else {
-        return -1;
-    }
-    if (*s)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *out = timegm(&tm) - off;
-    return 0;
-}
-
 /* Write s as a JSON string (the escapes cJSON itself uses). */
 static int json_string(bfile *o, const char *s, k8s_err *err)
 {
@@ -481,7 +447,7 @@ static int write_item_row(run *r, const cJSON *item, k8s_err *err)
     snprintf(rd, sizeof(rd), "%lld/%lld", ready, desired);
     snprintf(up, sizeof(up), "%lld", updated);
     snprintf(av, sizeof(av), "%lld", avail);
-    if (created && parse_time(created, &t) == 0)
+    if (created && k8s_time_parse(created, &t) == K8S_OK)
         tqu_backup_age((long long)(time(NULL) - t), age, sizeof(age));
     else
         snprintf(age, sizeof(age), "<unknown>");

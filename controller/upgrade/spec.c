@@ -38,51 +38,6 @@ double tqu_parse_duration(const char *s)
     return total;
 }
 
-time_t tqu_parse_time(const char *s)
-{
-    struct tm tm;
-    const char *p;
-    long off = 0;
-
-    if (!s)
-        return -1;
-    memset(&tm, 0, sizeof(tm));
-    p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p)
-        return -1;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return -1;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1, hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
-            return -1;
-        off = sign * (hh * 3600L + mm * 60L);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p)
-        return -1;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    return t - off;
-}
-
-void tqu_format_time(time_t t, char *buf, size_t len)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static const char *str_or(const cJSON *spec, const char *dflt, const char *a, const char *b)
 {
     const char *v = b ? k8s_json_str(spec, a, b, NULL) : k8s_json_str(spec, a, NULL);
@@ -135,11 +90,9 @@ int tqu_spec_parse(const cJSON *obj, tqu_spec *s, const char **reason, char *msg
         s->window_end_text = k8s_json_str(win, "end", NULL);
         if (!s->window_start_text || !s->window_end_text)
             FAIL("InvalidWindow", "spec.window: both start and end are required");
-        s->window_start = tqu_parse_time(s->window_start_text);
-        s->window_end = tqu_parse_time(s->window_end_text);
-        if (s->window_start < 0)
+        if (k8s_time_parse(s->window_start_text, &s->window_start) != K8S_OK)
             FAIL("InvalidWindow", "spec.window.start: \"%s\" is not an RFC 3339 time with a zone", s->window_start_text);
-        if (s->window_end < 0)
+        if (k8s_time_parse(s->window_end_text, &s->window_end) != K8S_OK)
             FAIL("InvalidWindow", "spec.window.end: \"%s\" is not an RFC 3339 time with a zone", s->window_end_text);
         if (s->window_end <= s->window_start)
             FAIL("InvalidWindow", "spec.window: end %s is not after start %s", s->window_end_text,

@@ -52,11 +52,4 @@ int tqu_spec_parse(const cJSON *obj, tqu_spec *spec, const char **reason,
 /* Go-style duration ("1h30m", "90s", "1.5h") in seconds; -1 when malformed. */
 double tqu_parse_duration(const char *s);
 
-/* RFC 3339 date-time with zone ("2026-12-05T22:00:00+08:00", "...Z",
- * fractions allowed) to Unix seconds; -1 when malformed. */
-time_t tqu_parse_time(const char *s);
-
-/* Unix seconds to RFC 3339 UTC ("2026-12-05T14:00:00Z"). */
-void tqu_format_time(time_t t, char *buf, size_t len);
-
 #endif

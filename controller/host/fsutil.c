@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "fsutil.h"
@@ -63,79 +64,181 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-static int fsync_dir(const char *dir)
+/* ------------------------------------------------------ atomic writes */
+
+void tqu_atomic_init(tqu_atomic *a)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc;
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
+    a->fd = -1;
+    a->dirfd = -1;
+    a->name = NULL;
+    a->op = "";
+    a->committed = 0;
+    a->tmp[0] = '\0';
+}
+
+/*
+ * Fill the last 6 characters of a->tmp with a fresh suffix: the clock, the
+ * process and a counter mixed, so neither threads nor a forked copy of
+ * this process repeat one (O_EXCL settles a clash anyway).
+ */
+static void temp_suffix(char *x)
+{
+    static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static unsigned long long seq;
+    struct timespec ts;
+    unsigned long long v;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    v = (unsigned long long)ts.tv_nsec ^ ((unsigned long long)ts.tv_sec << 30) ^
+        ((unsigned long long)getpid() << 40) ^
+        (__atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED) * 0x9E3779B97F4A7C15ULL);
+    for (int i = 0; i < 6; i++, v /= 62)
+        x[i] = chars[v % 62];
+}
+
+int tqu_atomic_begin(tqu_atomic *a, int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid)
+{
+    size_t n = name ? strlen(name) : 0;
+    int e;
+
+    tqu_atomic_init(a);
+    a->dirfd = dirfd;
+    a->name = name;
+    a->op = "create";
+    if (n == 0 || strchr(name, '/'))
+        return EINVAL;
+    if (n + sizeof("..tmp.XXXXXX") > sizeof(a->tmp))
+        return ENAMETOOLONG;
+    a->tmp[0] = '.';
+    memcpy(a->tmp + 1, name, n);
+    memcpy(a->tmp + 1 + n, ".tmp.XXXXXX", sizeof(".tmp.XXXXXX"));
+    for (int tries = 0; tries < 100; tries++) {
+        temp_suffix(a->tmp + n + 6);
+        a->fd = openat(dirfd, a->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (a->fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (a->fd < 0) {
+        e = errno;
+        a->tmp[0] = '\0';
+        return e;
+    }
+    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(a->fd, uid, gid) < 0) {
+        a->op = "chown";
+        goto fail;
+    }
+    /* After fchown, which may clear set-id bits. */
+    if (fchmod(a->fd, mode & 07777) < 0) {
+        a->op = "chmod";
+        goto fail;
+    }
+    a->op = "";
+    return 0;
+fail:
+    e = errno;
+    tqu_atomic_abort(a);
+    return e;
+}
+
+/* Give the closed temporary file its final name: 0 or an errno value. */
+static int atomic_rename(tqu_atomic *a, unsigned flags)
+{
+    a->op = "rename";
+    if (!(flags & TQU_ATOMIC_NOREPLACE))
+        return renameat(a->dirfd, a->tmp, a->dirfd, a->name) < 0 ? errno : 0;
+    if (renameat2(a->dirfd, a->tmp, a->dirfd, a->name, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return errno;
+    /* A file system without RENAME_NOREPLACE: link() does not replace either. */
+    a->op = "link";
+    if (linkat(a->dirfd, a->tmp, a->dirfd, a->name, 0) < 0)
+        return errno;
+    unlinkat(a->dirfd, a->tmp, 0);
+    return 0;
+}
+
+int tqu_atomic_commit(tqu_atomic *a, unsigned flags)
+{
+    int e = 0;
+
+    if (a->fd < 0 || !a->tmp[0]) {
+        a->op = "commit";
+        return EBADF;
+    }
+    if (fsync(a->fd) < 0) {
+        e = errno;
+        a->op = "fsync";
+    }
+    /* Linux closes the descriptor even when close reports EINTR. */
+    if (close(a->fd) < 0 && !e && errno != EINTR) {
+        e = errno;
+        a->op = "close";
+    }
+    a->fd = -1;
+    if (!e)
+        e = atomic_rename(a, flags);
+    if (e) {
+        tqu_atomic_abort(a);
+        return e;
+    }
+    a->tmp[0] = '\0';
+    a->committed = 1;
     /* Some file systems cannot fsync a folder; that is not a failure. */
-    if (rc < 0 && (errno == EINVAL || errno == EROFS))
-        rc = 0;
-    close(fd);
-    return rc;
+    if (fsync(a->dirfd) < 0 && errno != EINVAL && errno != EROFS) {
+        a->op = "fsync of folder";
+        return errno;
+    }
+    a->op = "";
+    return 0;
+}
+
+void tqu_atomic_abort(tqu_atomic *a)
+{
+    int e = errno;
+
+    if (a->fd >= 0)
+        close(a->fd);
+    a->fd = -1;
+    if (a->tmp[0])
+        unlinkat(a->dirfd, a->tmp, 0);
+    a->tmp[0] = '\0';
+    errno = e;
 }
 
 int tqu_write_file_atomic_as(const char *path, const void *data, size_t len, mode_t mode,
                              uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-    char dir[PATH_MAX], tmp[PATH_MAX];
+    char dir[PATH_MAX];
     const char *name;
-    int fd = -1, rc = K8S_EIO, n;
+    tqu_atomic a;
+    int dirfd, e;
 
     if (!path || !*path || (!data && len))
         return tqu__seterr(err, errlen, K8S_EINVAL, "write: no path or no data");
     if (split_path(path, dir, sizeof(dir), &name) < 0 || !*name)
         return tqu__seterr(err, errlen, K8S_EINVAL, "%s: not a file path", path);
-    n = snprintf(tmp, sizeof(tmp), "%s%s.%s.tmp.XXXXXX", dir,
-                 strcmp(dir, "/") == 0 ? "" : "/", name);
-    if (n < 0 || (size_t)n >= sizeof(tmp))
-        return tqu__seterr(err, errlen, K8S_EINVAL, "%s: path too long", path);
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
+    dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
         return tqu__seterr(err, errlen, K8S_EIO, "%s: create temporary file in %s: %s", path,
                            dir, strerror(errno));
-    if (write_all(fd, data, len) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: write: %s", path, strerror(errno));
-        goto out;
+    e = tqu_atomic_begin(&a, dirfd, name, mode, uid, gid);
+    if (!e && write_all(a.fd, data, len) < 0) {
+        e = errno;
+        a.op = "write";
     }
-    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: chown: %s", path, strerror(errno));
-        goto out;
-    }
-    /* After fchown, which may clear set-id bits. */
-    if (fchmod(fd, mode & 07777) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: chmod: %s", path, strerror(errno));
-        goto out;
-    }
-    if (fsync(fd) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: fsync: %s", path, strerror(errno));
-        goto out;
-    }
-    n = close(fd);
-    fd = -1;
-    if (n < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: close: %s", path, strerror(errno));
-        goto out;
-    }
-    if (rename(tmp, path) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: rename: %s", path, strerror(errno));
-        goto out;
-    }
-    tmp[0] = '\0';   /* renamed: nothing to clean up */
-    if (fsync_dir(dir) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: fsync of folder %s: %s", path, dir,
-                    strerror(errno));
-        goto out;
-    }
-    rc = K8S_OK;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp[0])
-        unlink(tmp);
-    return rc;
+    if (!e)
+        e = tqu_atomic_commit(&a, 0);
+    tqu_atomic_abort(&a);
+    close(dirfd);
+    if (!e)
+        return K8S_OK;
+    if (strcmp(a.op, "create") == 0)
+        return tqu__seterr(err, errlen, K8S_EIO, "%s: create temporary file in %s: %s", path, dir,
+                           strerror(e));
+    if (strcmp(a.op, "fsync of folder") == 0)
+        return tqu__seterr(err, errlen, K8S_EIO, "%s: fsync of folder %s: %s", path, dir, strerror(e));
+    return tqu__seterr(err, errlen, K8S_EIO, "%s: %s: %s", path, a.op, strerror(e));
 }
 
 int tqu_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,

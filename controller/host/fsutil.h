@@ -15,9 +15,51 @@
 #ifndef TQU_FSUTIL_H
 #define TQU_FSUTIL_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include "k8s.h"
+
+/*
+ * The one way files are written atomically, step by step, for writers that
+ * stream (the backup) as well as for tqu_write_file_atomic:
+ *
+ *   tqu_atomic_begin   creates a temporary ".<name>.tmp.XXXXXX" in the
+ *                      folder dirfd, gives it that owner (unless (uid_t)-1
+ *                      and (gid_t)-1) and mode & 07777 (umask not applied);
+ *   the caller         writes a->fd (open read-write; it may seek and
+ *                      truncate it);
+ *   tqu_atomic_commit  fsyncs and closes it, renames it to name (with
+ *                      TQU_ATOMIC_NOREPLACE never over an existing file:
+ *                      EEXIST) and fsyncs the folder;
+ *   tqu_atomic_abort   closes and removes the temporary file: for a writer
+ *                      that gives up; a no-op after commit or a failure,
+ *                      safe to call twice (and after tqu_atomic_init).
+ *
+ * They return 0 or an errno value, and a->op then names the step that
+ * failed, for the caller's message: "create", "chown", "chmod", "fsync",
+ * "close", "rename", "link" (no RENAME_NOREPLACE here), "fsync of folder".
+ * A failure leaves no temporary file; a->committed says whether the file
+ * got its final name (only the folder's fsync fails after that). dirfd
+ * stays the caller's. Async-signal-safe (system calls and string
+ * functions only: no allocation, stdio or locks), so a forked copy of the
+ * threaded controller may use them too.
+ */
+typedef struct tqu_atomic {
+    int fd;                   /* the temporary file; -1 when none */
+    int dirfd;                /* its folder (the caller's) */
+    const char *name;         /* the final name in it (the caller's string) */
+    const char *op;           /* the step that failed; "" when none */
+    int committed;            /* 1 once renamed to name */
+    char tmp[NAME_MAX + 1];   /* the temporary file's name; "" when none */
+} tqu_atomic;
+
+#define TQU_ATOMIC_NOREPLACE 1u
+
+void tqu_atomic_init(tqu_atomic *a);
+int tqu_atomic_begin(tqu_atomic *a, int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid);
+int tqu_atomic_commit(tqu_atomic *a, unsigned flags);
+void tqu_atomic_abort(tqu_atomic *a);
 
 /*
  * Replace path with exactly data[0..len) so that a reader (or a crash)

@@ -15,8 +15,9 @@
  * file. The extra local I/O is about 60 bytes per Deployment.
  *
  * Every file of this module goes through struct bfile: a 64 KiB write buffer,
- * the sha256 (OpenSSL EVP) of every byte handed to it, and the temp file's
- * name so that any failure can remove it.
+ * the sha256 (OpenSSL EVP) of every byte handed to it, and fsutil.h's
+ * tqu_atomic, which creates the temp file, commits it without replacing
+ * anything, or removes it on any failure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "backup.h"
+#include "fsutil.h"
 
 #define IO_BUF (64 * 1024)
 #define PAGE_SIZE_ITEMS 500
@@ -41,8 +43,7 @@ ssize_t (*tqu_backup__write)(int fd, const void *buf, size_t n) = write;
 /* ------------------------------------------------------------ files */
 
 typedef struct bfile {
-    int fd;                      /* -1 when closed */
-    char tmp[PATH_MAX];          /* temp file to remove on failure; "" when none */
+    tqu_atomic at;               /* the temp file (at.fd) until committed */
     const char *name;            /* for messages: the final path */
     const char *role;            /* for messages: "" or " (table scratch file)" */
     EVP_MD_CTX *md;              /* NULL: no checksum (scratch) */
@@ -54,7 +55,7 @@ typedef struct bfile {
 static void out_init(bfile *o, const char *name, const char *role)
 {
     memset(o, 0, sizeof(*o));
-    o->fd = -1;
+    tqu_atomic_init(&o->at);
     o->name = name;
     o->role = role;
 }
@@ -66,40 +67,31 @@ static int out_fail(bfile *o, const char *op, int e, k8s_err *err)
 }
 
 /*
- * Create the temp file dir/.<base>.XXXXXX (mode 0600). scratch: unlink it
- * at once (it is only read back through fd). want_md: keep a sha256.
+ * Create the temp file .<base>.tmp.XXXXXX (mode 0600) in the folder dirfd
+ * (dir, for messages). scratch: unlink it at once (it is only read back
+ * through its fd). want_md: keep a sha256.
  */
-static int out_open(bfile *o, const char *dir, const char *base, int scratch,
+static int out_open(bfile *o, int dirfd, const char *dir, const char *base, int scratch,
                     int want_md, k8s_err *err)
 {
-    int n = snprintf(o->tmp, sizeof(o->tmp), "%s/.%s.XXXXXX", dir, base);
-    if (n < 0 || (size_t)n >= sizeof(o->tmp)) {
-        o->tmp[0] = '\0';
-        return k8s_err_set(err, K8S_EINVAL, "backup folder %s: path too long", dir);
-    }
-    if (!(o->buf = malloc(IO_BUF))) {
-        o->tmp[0] = '\0';
+    int e;
+
+    if (!(o->buf = malloc(IO_BUF)))
         return k8s_err_set(err, K8S_ENOMEM, "out of memory");
-    }
     if (want_md) {
-        if (!(o->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(o->md, EVP_sha256(), NULL)) {
-            o->tmp[0] = '\0';
+        if (!(o->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(o->md, EVP_sha256(), NULL))
             return k8s_err_set(err, K8S_ENOMEM, "backup file %s: cannot start sha256", o->name);
-        }
     }
-    o->fd = mkostemp(o->tmp, O_CLOEXEC);
-    if (o->fd < 0) {
-        int e = errno;
-        o->tmp[0] = '\0';
-        return k8s_err_set(err, K8S_EIO, "backup folder %s: cannot create a file for %s%s: %s",
-                           dir, o->name, o->role, strerror(e));
-    }
+    e = tqu_atomic_begin(&o->at, dirfd, base, 0600, (uid_t)-1, (gid_t)-1);
+    if (e)
+        return strcmp(o->at.op, "create") == 0
+            ? k8s_err_set(err, K8S_EIO, "backup folder %s: cannot create a file for %s%s: %s",
+                          dir, o->name, o->role, strerror(e))
+            : out_fail(o, o->at.op, e, err);
     if (scratch) {
-        if (unlink(o->tmp) != 0) {
-            int e = errno;
-            return out_fail(o, "unlink scratch file", e, err);
-        }
-        o->tmp[0] = '\0';
+        if (unlinkat(dirfd, o->at.tmp, 0) != 0)
+            return out_fail(o, "unlink scratch file", errno, err);
+        o->at.tmp[0] = '\0';
     }
     return K8S_OK;
 }
@@ -108,7 +100,7 @@ static int out_flush(bfile *o, k8s_err *err)
 {
     size_t off = 0;
     while (off < o->n) {
-        ssize_t w = tqu_backup__write(o->fd, o->buf + off, o->n - off);
+        ssize_t w = tqu_backup__write(o->at.fd, o->buf + off, o->n - off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -155,25 +147,19 @@ static int out_reset(bfile *o, k8s_err *err)
 {
     o->n = 0;
     o->bytes = 0;
-    if (ftruncate(o->fd, 0) != 0 || lseek(o->fd, 0, SEEK_SET) != 0)
+    if (ftruncate(o->at.fd, 0) != 0 || lseek(o->at.fd, 0, SEEK_SET) != 0)
         return out_fail(o, "truncate", errno, err);
     if (o->md && !EVP_DigestInit_ex(o->md, EVP_sha256(), NULL))
         return k8s_err_set(err, K8S_EIO, "backup file %s: sha256 restart failed", o->name);
     return K8S_OK;
 }
 
-/* Flush, fsync and close; hex gets the sha256 (when kept). */
+/* Flush; hex gets the sha256 (when kept). */
 static int out_finish(bfile *o, char hex[65], k8s_err *err)
 {
     int rc = out_flush(o, err);
     if (rc)
         return rc;
-    if (fsync(o->fd) != 0)
-        return out_fail(o, "fsync", errno, err);
-    rc = close(o->fd);
-    o->fd = -1;
-    if (rc != 0)
-        return out_fail(o, "close", errno, err);
     if (o->md && hex) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
@@ -185,37 +171,25 @@ static int out_finish(bfile *o, char hex[65], k8s_err *err)
     return K8S_OK;
 }
 
-/* Move the finished temp file to its final name, never replacing a file. */
-static int out_commit(bfile *o, k8s_err *err)
+/*
+ * fsync the finished temp file and move it to its final name, never
+ * replacing a file; then fsync the folder. *committed: whether the final
+ * file exists (also when only the folder's fsync failed).
+ */
+static int out_commit(bfile *o, int *committed, k8s_err *err)
 {
-    if (renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->name, RENAME_NOREPLACE) != 0) {
-        int e = errno;
-        if (e != EINVAL && e != ENOSYS)
-            return e == EEXIST
-                ? k8s_err_set(err, K8S_EIO, "backup file %s already exists", o->name)
-                : out_fail(o, "rename", e, err);
-        /* A filesystem without RENAME_NOREPLACE: link() does not replace either. */
-        if (link(o->tmp, o->name) != 0) {
-            e = errno;
-            return e == EEXIST
-                ? k8s_err_set(err, K8S_EIO, "backup file %s already exists", o->name)
-                : out_fail(o, "link", e, err);
-        }
-        unlink(o->tmp);
-    }
-    o->tmp[0] = '\0';
-    return K8S_OK;
+    int e = tqu_atomic_commit(&o->at, TQU_ATOMIC_NOREPLACE);
+
+    *committed = o->at.committed;
+    if (e == EEXIST && !o->at.committed)
+        return k8s_err_set(err, K8S_EIO, "backup file %s already exists", o->name);
+    return e ? out_fail(o, o->at.op, e, err) : K8S_OK;
 }
 
 /* Close and remove whatever is left; safe to call twice. */
 static void out_release(bfile *o)
 {
-    if (o->fd >= 0)
-        close(o->fd);
-    o->fd = -1;
-    if (o->tmp[0])
-        unlink(o->tmp);
-    o->tmp[0] = '\0';
+    tqu_atomic_abort(&o->at);
     EVP_MD_CTX_free(o->md);
     o->md = NULL;
     free(o->buf);
@@ -529,10 +503,10 @@ static int write_table(run *r, k8s_err *err)
     int rc = out_flush(&r->scratch, err);
     if (rc)
         return rc;
-    if (lseek(r->scratch.fd, 0, SEEK_SET) != 0)
+    if (lseek(r->scratch.at.fd, 0, SEEK_SET) != 0)
         return out_fail(&r->scratch, "seek", errno, err);
     for (;;) {
-        ssize_t got = read(r->scratch.fd, r->pbuf + have, IO_BUF - 1 - have);
+        ssize_t got = read(r->scratch.at.fd, r->pbuf + have, IO_BUF - 1 - have);
         if (got < 0) {
             if (errno == EINTR)
                 continue;
@@ -558,20 +532,6 @@ static int write_table(run *r, k8s_err *err)
     if (have)
         return k8s_err_set(err, K8S_EIO, "backup file %s (table scratch file): truncated row",
                            r->log.name);
-    return K8S_OK;
-}
-
-static int fsync_dir(const char *dir, k8s_err *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return k8s_err_set(err, K8S_EIO, "backup folder %s: open: %s", dir, strerror(errno));
-    if (fsync(fd) != 0 && errno != EINVAL) {
-        int e = errno;
-        close(fd);
-        return k8s_err_set(err, K8S_EIO, "backup folder %s: fsync: %s", dir, strerror(e));
-    }
-    close(fd);
     return K8S_OK;
 }
 
@@ -601,7 +561,7 @@ int tqu_backup_deployments(k8s_client *c, const char *dir, const char *stamp,
     run *r = NULL;
     char *rv = NULL, base[TQU_BACKUP_STAMP_MAX + 16], prefix[PATH_MAX + 64];
     struct stat st;
-    int rc = K8S_OK, json_committed = 0, log_committed = 0;
+    int rc = K8S_OK, json_committed = 0, log_committed = 0, dirfd = -1;
     k8s_err lerr;
     k8s_list_opts lo = { .limit = PAGE_SIZE_ITEMS };
 
@@ -630,12 +590,8 @@ int tqu_backup_deployments(k8s_client *c, const char *dir, const char *stamp,
     snprintf(tmpres->json_path, sizeof(tmpres->json_path), "%s/deploy_%s.json", dir, stamp);
 
     /* Fail fast, before listing, on a folder we cannot use. */
-    if (stat(dir, &st) != 0) {
+    if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         rc = k8s_err_set(err, K8S_EIO, "backup folder %s: %s", dir, strerror(errno));
-        goto out;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        rc = k8s_err_set(err, K8S_EIO, "backup folder %s: %s", dir, strerror(ENOTDIR));
         goto out;
     }
     if (lstat(tmpres->log_path, &st) == 0 || lstat(tmpres->json_path, &st) == 0) {
@@ -648,10 +604,10 @@ int tqu_backup_deployments(k8s_client *c, const char *dir, const char *stamp,
     }
 
     snprintf(base, sizeof(base), "deploy_%s.json", stamp);
-    if ((rc = out_open(&r->json, dir, base, 0, 1, err)))
+    if ((rc = out_open(&r->json, dirfd, dir, base, 0, 1, err)))
         goto out;
     snprintf(base, sizeof(base), "deploy_%s.rows", stamp);
-    if ((rc = out_open(&r->scratch, dir, base, 1, 0, err)))
+    if ((rc = out_open(&r->scratch, dirfd, dir, base, 1, 0, err)))
         goto out;
     if (!(r->pbuf = malloc(IO_BUF))) {
         rc = k8s_err_set(err, K8S_ENOMEM, "out of memory");
@@ -688,18 +644,13 @@ int tqu_backup_deployments(k8s_client *c, const char *dir, const char *stamp,
 
     /* The table, padded now that the widths are known. */
     snprintf(base, sizeof(base), "deploy_%s.log", stamp);
-    if ((rc = out_open(&r->log, dir, base, 0, 1, err)) ||
+    if ((rc = out_open(&r->log, dirfd, dir, base, 0, 1, err)) ||
         (rc = write_table(r, err)) ||
         (rc = out_finish(&r->log, tmpres->log_sha256, err)))
         goto out;
 
-    if ((rc = out_commit(&r->json, err)))
-        goto out;
-    json_committed = 1;
-    if ((rc = out_commit(&r->log, err)))
-        goto out;
-    log_committed = 1;
-    if ((rc = fsync_dir(dir, err)))
+    if ((rc = out_commit(&r->json, &json_committed, err)) ||
+        (rc = out_commit(&r->log, &log_committed, err)))
         goto out;
 
     tmpres->count = r->count;
@@ -722,6 +673,8 @@ out:
         out_release(&r->log);
         free(r->pbuf);
     }
+    if (dirfd >= 0)
+        close(dirfd);            /* after out_release, which removes temp files in it */
     free(r);
     free(tmpres);
     free(rv);

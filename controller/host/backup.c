@@ -685,58 +685,24 @@ out:
 
 static int verify_file(const char *path, uint64_t bytes, const char *sha, k8s_err *err)
 {
-    unsigned char md[EVP_MAX_MD_SIZE], *buf = NULL;
-    unsigned int mdlen = 0;
-    char hex[65];
+    char hex[65], ebuf[PATH_MAX + 128];
     uint64_t total = 0;
-    EVP_MD_CTX *ctx = NULL;
-    int fd = -1, rc = K8S_OK;
+    int rc;
 
     if (!path || !path[0])
         return k8s_err_set(err, K8S_EIO, "backup: no file recorded");
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        rc = k8s_err_set(err, K8S_EIO, "backup file %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!(buf = malloc(IO_BUF)) || !(ctx = EVP_MD_CTX_new()) ||
-        !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-        rc = k8s_err_set(err, K8S_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (;;) {
-        ssize_t got = read(fd, buf, IO_BUF);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = k8s_err_set(err, K8S_EIO, "backup file %s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (got == 0)
-            break;
-        total += (uint64_t)got;
-        if (!EVP_DigestUpdate(ctx, buf, (size_t)got)) {
-            rc = k8s_err_set(err, K8S_EIO, "backup file %s: sha256 failed", path);
-            goto out;
-        }
-    }
-    if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32) {
-        rc = k8s_err_set(err, K8S_EIO, "backup file %s: sha256 failed", path);
-        goto out;
-    }
-    for (unsigned i = 0; i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    rc = tqu_sha256_file(path, hex, &total, ebuf, sizeof(ebuf));
+    if (rc == K8S_ENOMEM)
+        return k8s_err_set(err, rc, "out of memory");
+    if (rc)
+        return k8s_err_set(err, K8S_EIO, "backup file %s", ebuf);
     if (total != bytes)
-        rc = k8s_err_set(err, K8S_EIO, "backup file %s: %llu bytes, recorded %llu", path,
-                         (unsigned long long)total, (unsigned long long)bytes);
-    else if (strcasecmp(hex, sha ? sha : "") != 0)
-        rc = k8s_err_set(err, K8S_EIO, "backup file %s: sha256 %s, recorded %s", path, hex,
-                         sha ? sha : "");
-out:
-    if (fd >= 0)
-        close(fd);
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    return rc;
+        return k8s_err_set(err, K8S_EIO, "backup file %s: %llu bytes, recorded %llu", path,
+                           (unsigned long long)total, (unsigned long long)bytes);
+    if (strcasecmp(hex, sha ? sha : "") != 0)
+        return k8s_err_set(err, K8S_EIO, "backup file %s: sha256 %s, recorded %s", path, hex,
+                           sha ? sha : "");
+    return K8S_OK;
 }
 
 int tqu_backup_verify(const tqu_backup_result *rec, k8s_err *err)

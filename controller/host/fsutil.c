@@ -288,17 +288,14 @@ int tqu_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
     return K8S_OK;
 }
 
-int tqu_read_file(const char *path, size_t cap, k8s_buf *out, char *err, size_t errlen)
+int tqu_read_chunks(const char *path, tqu_chunk_fn fn, void *ud, char *err, size_t errlen)
 {
-    char chunk[16384];
+    char chunk[32768];
     int fd, rc = K8S_OK;
     struct stat st;
 
-    if (!path || !out)
+    if (!path || !fn)
         return tqu__seterr(err, errlen, K8S_EINVAL, "read: no path");
-    if (cap)
-        out->cap = cap;
-    k8s_buf_reset(out);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
@@ -318,71 +315,85 @@ int tqu_read_file(const char *path, size_t cap, k8s_buf *out, char *err, size_t 
             rc = tqu__seterr(err, errlen, K8S_EIO, "%s: read: %s", path, strerror(errno));
             goto out;
         }
-        if (n == 0)
+        if (n == 0 || (rc = fn(ud, chunk, (size_t)n)) != K8S_OK)
             break;
-        rc = k8s_buf_add(out, chunk, (size_t)n);
-        if (rc == K8S_ETOOBIG) {
-            rc = tqu__seterr(err, errlen, rc, "%s: larger than %zu bytes", path, out->cap);
-            goto out;
-        } else if (rc) {
-            rc = tqu__seterr(err, errlen, rc, "%s: out of memory", path);
-            goto out;
-        }
     }
-    if (!out->data && (rc = k8s_buf_add(out, "", 0)) != K8S_OK)
-        rc = tqu__seterr(err, errlen, rc, "%s: out of memory", path);
 out:
     close(fd);
+    return rc;
+}
+
+static int buf_chunk(void *ud, const void *data, size_t len)
+{
+    return k8s_buf_add(ud, data, len);
+}
+
+int tqu_read_file(const char *path, size_t cap, k8s_buf *out, char *err, size_t errlen)
+{
+    int rc;
+
+    if (!path || !out)
+        return tqu__seterr(err, errlen, K8S_EINVAL, "read: no path");
+    if (cap)
+        out->cap = cap;
+    k8s_buf_reset(out);
+    rc = tqu_read_chunks(path, buf_chunk, out, err, errlen);
+    if (rc == K8S_ETOOBIG)
+        rc = tqu__seterr(err, errlen, rc, "%s: larger than %zu bytes", path, out->cap);
+    else if (rc == K8S_ENOMEM)
+        rc = tqu__seterr(err, errlen, rc, "%s: out of memory", path);
+    if (rc == K8S_OK && !out->data && (rc = k8s_buf_add(out, "", 0)) != K8S_OK)
+        rc = tqu__seterr(err, errlen, rc, "%s: out of memory", path);
     if (rc)
         k8s_buf_release(out);
     return rc;
 }
 
-int tqu_sha256_file(const char *path, char hex[65], char *err, size_t errlen)
+typedef struct digest {
+    EVP_MD_CTX *ctx;
+    uint64_t bytes;
+    int failed;
+} digest;
+
+static int digest_chunk(void *ud, const void *data, size_t len)
 {
-    unsigned char chunk[32768], md[EVP_MAX_MD_SIZE];
+    digest *d = ud;
+    d->bytes += len;
+    if (EVP_DigestUpdate(d->ctx, data, len))
+        return K8S_OK;
+    d->failed = 1;
+    return K8S_EIO;
+}
+
+int tqu_sha256_file(const char *path, char hex[65], uint64_t *bytes, char *err, size_t errlen)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = NULL;
-    int fd = -1, rc = K8S_EIO;
+    digest d = { NULL, 0, 0 };
+    int rc;
 
     if (hex)
         hex[0] = '\0';
     if (!path || !hex)
         return tqu__seterr(err, errlen, K8S_EINVAL, "sha256: no path");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-    ctx = EVP_MD_CTX_new();
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+    d.ctx = EVP_MD_CTX_new();
+    if (!d.ctx || !EVP_DigestInit_ex(d.ctx, EVP_sha256(), NULL)) {
         rc = tqu__seterr(err, errlen, K8S_ENOMEM, "%s: sha256: cannot set up the digest", path);
         goto out;
     }
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            tqu__seterr(err, errlen, K8S_EIO, "%s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        if (!EVP_DigestUpdate(ctx, chunk, (size_t)n)) {
-            tqu__seterr(err, errlen, K8S_EIO, "%s: sha256 update failed", path);
-            goto out;
-        }
-    }
-    if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: sha256 final failed", path);
+    rc = tqu_read_chunks(path, digest_chunk, &d, err, errlen);
+    if (rc == K8S_OK && (!EVP_DigestFinal_ex(d.ctx, md, &mdlen) || mdlen != 32))
+        d.failed = 1;
+    if (d.failed)
+        rc = tqu__seterr(err, errlen, K8S_EIO, "%s: sha256 failed", path);
+    if (rc)
         goto out;
-    }
     for (unsigned int i = 0; i < mdlen; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    rc = K8S_OK;
+    if (bytes)
+        *bytes = d.bytes;
 out:
-    EVP_MD_CTX_free(ctx);
-    if (fd >= 0)
-        close(fd);
+    EVP_MD_CTX_free(d.ctx);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "k8s.h"
 
@@ -93,9 +94,20 @@ int tqu_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen);
  */
 int tqu_read_file(const char *path, size_t cap, k8s_buf *out, char *err, size_t errlen);
 
-/* SHA-256 of the file's content as 64 lowercase hex digits + NUL. On
- * failure hex is "". */
-int tqu_sha256_file(const char *path, char hex[65], char *err, size_t errlen);
+/* SHA-256 of the file's content as 64 lowercase hex digits + NUL, and
+ * (when bytes is not NULL) its length. On failure hex is "", *bytes
+ * unchanged. */
+int tqu_sha256_file(const char *path, char hex[65], uint64_t *bytes, char *err, size_t errlen);
+
+/*
+ * Read a file from start to end, handing each chunk (up to 32 KiB, in
+ * order) to fn; fn returns 0 to go on, anything else stops the read and
+ * is returned as it is (err untouched: the caller names that failure).
+ * Otherwise 0, or K8S_EIO with err "<path>: <errno text>" (cannot open; a
+ * folder is "Is a directory") or "<path>: read: <errno text>".
+ */
+typedef int (*tqu_chunk_fn)(void *ud, const void *data, size_t len);
+int tqu_read_chunks(const char *path, tqu_chunk_fn fn, void *ud, char *err, size_t errlen);
 
 /*
  * The end of a regular file, reading at most max_bytes from its end

@@ -690,12 +690,14 @@ static void test_mkdir_p(void **state)
 static void test_sha256(void **state)
 {
     char hex[65], err[256];
+    uint64_t bytes = 0;
     (void)state;
     assert_int_equal(tqu_write_file_atomic(in_tmp("abc"), "abc", 3, 0644, NULL, 0), K8S_OK);
-    assert_int_equal(tqu_sha256_file(in_tmp("abc"), hex, err, sizeof(err)), K8S_OK);
+    assert_int_equal(tqu_sha256_file(in_tmp("abc"), hex, &bytes, err, sizeof(err)), K8S_OK);
     assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(bytes, 3);
     assert_int_equal(tqu_write_file_atomic(in_tmp("e"), "", 0, 0644, NULL, 0), K8S_OK);
-    assert_int_equal(tqu_sha256_file(in_tmp("e"), hex, err, sizeof(err)), K8S_OK);
+    assert_int_equal(tqu_sha256_file(in_tmp("e"), hex, NULL, err, sizeof(err)), K8S_OK);
     assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     /* bigger than one read: 1,000,000 x 'a' */
     char *a = malloc(1000000);
@@ -703,12 +705,15 @@ static void test_sha256(void **state)
     memset(a, 'a', 1000000);
     assert_int_equal(tqu_write_file_atomic(in_tmp("million"), a, 1000000, 0644, NULL, 0), K8S_OK);
     free(a);
-    assert_int_equal(tqu_sha256_file(in_tmp("million"), hex, err, sizeof(err)), K8S_OK);
+    assert_int_equal(tqu_sha256_file(in_tmp("million"), hex, &bytes, err, sizeof(err)), K8S_OK);
     assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-    assert_int_equal(tqu_sha256_file(in_tmp("gone"), hex, err, sizeof(err)), K8S_EIO);
+    assert_int_equal(bytes, 1000000);
+    bytes = 7;
+    assert_int_equal(tqu_sha256_file(in_tmp("gone"), hex, &bytes, err, sizeof(err)), K8S_EIO);
     assert_string_equal(hex, "");
     assert_contains(err, "gone: No such file or directory");
-    assert_int_equal(tqu_sha256_file(tmp, hex, err, sizeof(err)), K8S_EIO);
+    assert_int_equal(bytes, 7);
+    assert_int_equal(tqu_sha256_file(tmp, hex, NULL, err, sizeof(err)), K8S_EIO);
     assert_contains(err, "Is a directory");
 }
 

@@ -223,57 +223,45 @@ char *tqu_backup_stamp(time_t t, char *buf, size_t len)
     return buf;
 }
 
+/* "<a><ua>", or "<a><ua><b><ub>" when b is not 0 ("5m", "5m30s"). */
+static char *two_units(char *buf, size_t len, long long a, char ua, long long b, char ub)
+{
+    if (b == 0)
+        snprintf(buf, len, "%lld%c", a, ua);
+    else
+        snprintf(buf, len, "%lld%c%lld%c", a, ua, b, ub);
+    return buf;
+}
+
 /* Go's HumanDuration, on whole seconds. */
 char *tqu_backup_age(long long secs, char *buf, size_t len)
 {
-    long long m, h, d;
+    long long m, h;
     if (secs < -1) {
         snprintf(buf, len, "<invalid>");
         return buf;
     }
     if (secs < 0)
         secs = 0;
-    if (secs < 60 * 2) {
-        snprintf(buf, len, "%llds", secs);
-        return buf;
-    }
     m = secs / 60;
-    if (m < 10) {
-        if (secs % 60 == 0)
-            snprintf(buf, len, "%lldm", m);
-        else
-            snprintf(buf, len, "%lldm%llds", m, secs % 60);
-        return buf;
-    }
-    if (m < 60 * 3) {
-        snprintf(buf, len, "%lldm", m);
-        return buf;
-    }
     h = secs / 3600;
-    if (h < 8) {
-        if (m % 60 == 0)
-            snprintf(buf, len, "%lldh", h);
-        else
-            snprintf(buf, len, "%lldh%lldm", h, m % 60);
-    } else if (h < 48) {
-        snprintf(buf, len, "%lldh", h);
-    } else if (h < 24 * 8) {
-        if (h % 24 == 0)
-            snprintf(buf, len, "%lldd", h / 24);
-        else
-            snprintf(buf, len, "%lldd%lldh", h / 24, h % 24);
-    } else if (h < 24 * 365 * 2) {
-        snprintf(buf, len, "%lldd", h / 24);
-    } else if (h < 24 * 365 * 8) {
-        d = (h / 24) % 365;
-        if (d == 0)
-            snprintf(buf, len, "%lldy", h / 24 / 365);
-        else
-            snprintf(buf, len, "%lldy%lldd", h / 24 / 365, d);
-    } else {
-        snprintf(buf, len, "%lldy", h / 24 / 365);
-    }
-    return buf;
+    if (secs < 60 * 2)
+        return two_units(buf, len, secs, 's', 0, 0);
+    if (m < 10)
+        return two_units(buf, len, m, 'm', secs % 60, 's');
+    if (m < 60 * 3)
+        return two_units(buf, len, m, 'm', 0, 0);
+    if (h < 8)
+        return two_units(buf, len, h, 'h', m % 60, 'm');
+    if (h < 48)
+        return two_units(buf, len, h, 'h', 0, 0);
+    if (h < 24 * 8)
+        return two_units(buf, len, h / 24, 'd', h % 24, 'h');
+    if (h < 24 * 365 * 2)
+        return two_units(buf, len, h / 24, 'd', 0, 0);
+    if (h < 24 * 365 * 8)
+        return two_units(buf, len, h / 24 / 365, 'y', (h / 24) % 365, 'd');
+    return two_units(buf, len, h / 24 / 365, 'y', 0, 0);
 }
 
 /* Write s as a JSON string (the escapes cJSON itself uses). */

@@ -8,7 +8,10 @@
 #ifndef K8S_INT_H
 #define K8S_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <time.h>
 #include <openssl/crypto.h>
 #include "k8s.h"
 
@@ -39,5 +42,14 @@ extern long k8s__exec_timeout_ms;
 double k8s__now(void);
 /* Sleep, resuming after signals. */
 void k8s__sleep(double seconds);
+
+/* CLOCK_MONOTONIC now + s, for pthread_cond_timedwait on a condition
+ * variable created with that clock. */
+void k8s__deadline(struct timespec *ts, double s);
+/*
+ * Wait on cv (a CLOCK_MONOTONIC one; mu not held by the caller) up to s
+ * seconds, or until *stopping is set (and cv signalled). Returns *stopping.
+ */
+int k8s__nap(pthread_mutex_t *mu, pthread_cond_t *cv, atomic_int *stopping, double s);
 
 #endif /* K8S_INT_H */

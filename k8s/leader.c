@@ -120,17 +120,7 @@ int k8s_leader_lost(k8s_leader *l)
 
 static int nap(k8s_leader *l, double s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double end = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + s;
-    ts.tv_sec = (time_t)end;
-    ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
-    pthread_mutex_lock(&l->mu);
-    while (!atomic_load(&l->stopping))
-        if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
-            break;
-    pthread_mutex_unlock(&l->mu);
-    return atomic_load(&l->stopping);
+    return k8s__nap(&l->mu, &l->cv, &l->stopping, s);
 }
 
 static cJSON *lease_spec(const k8s_leader *l, const char *holder, const char *acquire,

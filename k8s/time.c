@@ -7,10 +7,13 @@
  * The parser walks the string one character at a time and checks each
  * before looking at the next, so it never reads past the terminating NUL
  * whatever the input (a short offset "+08", "+8", a cut "2026-12-0").
+ *
+ * Also the library's timed waits on monotonic condition variables.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <sys/time.h>
-#include "k8s.h"
+#include "k8s_int.h"
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's algorithm). */
 static long long days_from_civil(long long y, unsigned m, unsigned d)
@@ -131,4 +134,27 @@ char *k8s_time_now_micro(char *buf, size_t len)
 
     gettimeofday(&tv, NULL);
     return k8s_time_format(tv.tv_sec, (long)tv.tv_usec, buf, len);
+}
+
+void k8s__deadline(struct timespec *ts, double s)
+{
+    double end;
+
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    end = (double)ts->tv_sec + (double)ts->tv_nsec / 1e9 + s;
+    ts->tv_sec = (time_t)end;
+    ts->tv_nsec = (long)((end - (double)ts->tv_sec) * 1e9);
+}
+
+int k8s__nap(pthread_mutex_t *mu, pthread_cond_t *cv, atomic_int *stopping, double s)
+{
+    struct timespec ts;
+
+    k8s__deadline(&ts, s);
+    pthread_mutex_lock(mu);
+    while (!atomic_load(stopping))
+        if (pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(mu);
+    return atomic_load(stopping);
 }

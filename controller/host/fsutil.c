@@ -288,6 +288,22 @@ int tqu_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
     return K8S_OK;
 }
 
+/* Open path for reading and fstat it: the descriptor, or -1 with err "<path>: <errno text>". */
+static int open_stat(const char *path, struct stat *st, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0 && fstat(fd, st) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = -1;
+    }
+    if (fd < 0)
+        tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
+    return fd;
+}
+
 int tqu_read_chunks(const char *path, tqu_chunk_fn fn, void *ud, char *err, size_t errlen)
 {
     char chunk[32768];
@@ -296,13 +312,8 @@ int tqu_read_chunks(const char *path, tqu_chunk_fn fn, void *ud, char *err, size
 
     if (!path || !fn)
         return tqu__seterr(err, errlen, K8S_EINVAL, "read: no path");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0) {
-        rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
+    if ((fd = open_stat(path, &st, err, errlen)) < 0)
+        return K8S_EIO;
     if (S_ISDIR(st.st_mode)) {
         rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(EISDIR));
         goto out;
@@ -411,13 +422,8 @@ int tqu_read_tail(const char *path, size_t max_bytes, size_t max_lines, k8s_buf 
     if (!max_bytes)
         max_bytes = 65536;
     k8s_buf_reset(out);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0) {
-        rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
+    if ((fd = open_stat(path, &st, err, errlen)) < 0)
+        return K8S_EIO;
     if (!S_ISREG(st.st_mode)) {
         rc = tqu__seterr(err, errlen, K8S_EINVAL, "%s: not a regular file", path);
         goto out;

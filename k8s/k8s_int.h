@@ -30,6 +30,12 @@ int k8s__read_file(const char *path, size_t cap, k8s_blob *out, k8s_err *err);
 
 /* ------------------------------------------------------------ config.c */
 
+/* Wipe (OPENSSL_cleanse) and free a string that may hold a secret; NULL is fine. */
+void k8s__secret_free(char *s);
+/* Free an exec plugin's configuration, wiping every string (argv and env
+ * entries may carry passwords); NULL is fine. */
+void k8s__exec_config_free(k8s_exec_config *e);
+
 
 /* ---------------------------------------------------- exec_credential.c */
 

@@ -206,21 +206,8 @@ static void fail_with(tqu_disk_verdict *v, tqu_disk_reason r)
         v->reason = r;
 }
 
-static void msg_add(tqu_disk_verdict *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void msg_add(tqu_disk_verdict *v, const char *fmt, ...)
-{
-    size_t off = strlen(v->message);
-    va_list ap;
-    if (off + 1 >= sizeof(v->message))
-        return;
-    if (off > 0 && off + 3 < sizeof(v->message)) {
-        memcpy(v->message + off, "; ", 3);
-        off += 2;
-    }
-    va_start(ap, fmt);
-    vsnprintf(v->message + off, sizeof(v->message) - off, fmt, ap);
-    va_end(ap);
-}
+/* Add a sentence to v's message ("; " between). */
+#define msg_add(v, ...) tqu__appendf((v)->message, sizeof((v)->message), "; ", __VA_ARGS__)
 
 /* Bytes as GiB with one decimal, rounded down (up when round_up). */
 static double gib(uint64_t bytes, int round_up)

@@ -26,6 +26,22 @@ int tqu__seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
+void tqu__appendf(char *buf, size_t size, const char *sep, const char *fmt, ...)
+{
+    size_t off = strnlen(buf, size), n = sep ? strlen(sep) : 0;
+    va_list ap;
+
+    if (off + 1 >= size)
+        return;
+    if (off > 0 && n && off + n + 1 < size) {
+        memcpy(buf + off, sep, n + 1);
+        off += n;
+    }
+    va_start(ap, fmt);
+    vsnprintf(buf + off, size - off, fmt, ap);
+    va_end(ap);
+}
+
 /* Split path into its folder (into dir, "." when there is none) and name. */
 static int split_path(const char *path, char *dir, size_t dirlen, const char **name)
 {

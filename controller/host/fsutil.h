@@ -130,4 +130,13 @@ int tqu_read_tail(const char *path, size_t max_bytes, size_t max_lines, k8s_buf 
 int tqu__seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/*
+ * Internal, shared: append to the string in buf (size bytes), cutting
+ * quietly at its end; when buf is not empty, sep (may be NULL) goes
+ * between if it fits with room to spare. For one-line messages built in
+ * fixed buffers. Never allocates.
+ */
+void tqu__appendf(char *buf, size_t size, const char *sep, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

@@ -373,17 +373,7 @@ const tqu_paas_component *tqu_paas_component_get(const tqu_paas_result *r, const
     return NULL;
 }
 
-static void msg_add(tqu_paas_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void msg_add(tqu_paas_result *r, const char *fmt, ...)
-{
-    size_t off = strlen(r->message);
-    va_list ap;
-    if (off + 1 >= sizeof(r->message))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(r->message + off, sizeof(r->message) - off, fmt, ap);
-    va_end(ap);
-}
+#define msg_add(r, ...) tqu__appendf((r)->message, sizeof((r)->message), NULL, __VA_ARGS__)
 
 /* "es, flink" of the failed components with edr == want (or any, want < 0). */
 static size_t list_failed(tqu_paas_result *r, int want)

@@ -151,17 +151,7 @@ static int cmp_name(const void *a, const void *b)
 }
 
 /* Append to out->message (truncating quietly: it is a bounded one-liner). */
-static void msg_add(tqu_template *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void msg_add(tqu_template *out, const char *fmt, ...)
-{
-    size_t off = strlen(out->message);
-    va_list ap;
-    if (off + 1 >= sizeof(out->message))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(out->message + off, sizeof(out->message) - off, fmt, ap);
-    va_end(ap);
-}
+#define msg_add(out, ...) tqu__appendf((out)->message, sizeof((out)->message), NULL, __VA_ARGS__)
 
 /* "a, b, c and 3 more" of l->v[from..to). */
 static void msg_list(tqu_template *out, const cand_list *l, size_t from, size_t to)

@@ -86,7 +86,7 @@ void tqu_atomic_init(tqu_atomic *a)
 {
     a->fd = -1;
     a->dirfd = -1;
-    a->name = NULL;
+    a->name[0] = '\0';
     a->op = "";
     a->committed = 0;
     a->tmp[0] = '\0';
@@ -119,12 +119,12 @@ int tqu_atomic_begin(tqu_atomic *a, int dirfd, const char *name, mode_t mode, ui
 
     tqu_atomic_init(a);
     a->dirfd = dirfd;
-    a->name = name;
     a->op = "create";
     if (n == 0 || strchr(name, '/'))
         return EINVAL;
     if (n + sizeof("..tmp.XXXXXX") > sizeof(a->tmp))
         return ENAMETOOLONG;
+    memcpy(a->name, name, n + 1);
     a->tmp[0] = '.';
     memcpy(a->tmp + 1, name, n);
     memcpy(a->tmp + 1 + n, ".tmp.XXXXXX", sizeof(".tmp.XXXXXX"));

@@ -49,9 +49,9 @@
 typedef struct tqu_atomic {
     int fd;                   /* the temporary file; -1 when none */
     int dirfd;                /* its folder (the caller's) */
-    const char *name;         /* the final name in it (the caller's string) */
     const char *op;           /* the step that failed; "" when none */
     int committed;            /* 1 once renamed to name */
+    char name[NAME_MAX + 1];  /* the final name in it (a copy) */
     char tmp[NAME_MAX + 1];   /* the temporary file's name; "" when none */
 } tqu_atomic;
 

@@ -653,6 +653,15 @@ static void test_atomic_steps(void **state)
     assert_string_equal(a.op, "rename");
     assert_int_equal(count_named(".tmp."), 0);
 
+    /* the name is copied: the caller may reuse its buffer before commit */
+    char nbuf[32];
+    snprintf(nbuf, sizeof(nbuf), "first.json");
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, nbuf, 0600, (uid_t)-1, (gid_t)-1), 0);
+    snprintf(nbuf, sizeof(nbuf), "second.log");
+    assert_int_equal(tqu_atomic_commit(&a, TQU_ATOMIC_NOREPLACE), 0);
+    assert_int_equal(access(in_tmp("first.json"), F_OK), 0);
+    assert_int_equal(access(in_tmp("second.log"), F_OK), -1);
+
     /* the names of many at once never clash */
     tqu_atomic many[64];
     for (int i = 0; i < 64; i++)

@@ -109,22 +109,6 @@ static int blob_copy(k8s_blob *dst, const k8s_blob *src)
     return K8S_OK;
 }
 
-static void blob_free(k8s_blob *b)
-{
-    if (b->data)
-        OPENSSL_cleanse_or_zero(b->data, b->len);
-    free(b->data);
-    b->data = NULL;
-    b->len = 0;
-}
-
-static void secret_free(char *s)
-{
-    if (s)
-        OPENSSL_cleanse_or_zero(s, strlen(s));
-    free(s);
-}
-
 /* strdup that treats NULL as NULL; *ok cleared on allocation failure. */
 static char *dup_or_null(const char *s, int *ok)
 {
@@ -158,27 +142,6 @@ static char **strv_dup(char *const *v, int *ok)
         }
     }
     return d;
-}
-
-/* Frees a NULL-terminated string vector, wiping each string first (exec
- * plugin env entries can hold secrets). */
-static void strv_free(char **v)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; v[i]; i++)
-        secret_free(v[i]);
-    free(v);
-}
-
-static void exec_free(k8s_exec_config *e)
-{
-    if (!e)
-        return;
-    free(e->api_version);
-    strv_free(e->argv);
-    strv_free(e->env);
-    free(e);
 }
 
 static k8s_exec_config *exec_dup(const k8s_exec_config *e, int *ok)
@@ -334,13 +297,13 @@ void k8s_client_free(k8s_client *c)
     free(c->user_agent);
     free(c->server);
     free(c->connect_to);
-    blob_free(&c->ca);
-    blob_free(&c->cert);
-    blob_free(&c->key);
-    secret_free(c->static_token);
+    k8s_blob_release(&c->ca);
+    k8s_blob_release(&c->cert);
+    k8s_blob_release(&c->key);
+    k8s__secret_free(c->static_token);
     free(c->token_file);
-    exec_free(c->exec);
-    secret_free(c->token);
+    k8s__exec_config_free(c->exec);
+    k8s__secret_free(c->token);
     k8s_exec_credential_release(&c->cred);
     free(c);
 }
@@ -385,10 +348,10 @@ static int refresh_credentials(k8s_client *c, int force, k8s_err *err)
                      b.data[n - 1] == ' ' || b.data[n - 1] == '\t'))
             n--;
         char *t = strndup((const char *)b.data, n);
-        blob_free(&b);
+        k8s_blob_release(&b);
         if (!t)
             return k8s_err_set(err, K8S_ENOMEM, "out of memory");
-        secret_free(c->token);
+        k8s__secret_free(c->token);
         c->token = t;
         c->token_read_at = now;
     }
@@ -742,7 +705,7 @@ static int perform(k8s_client *c, const char *method, const char *path,
         curl_slist_free_all(req);
         req = NULL;
         /* the header holds the token: wipe it */
-        secret_free(auth);
+        k8s__secret_free(auth);
         auth = NULL;
         rc = curl_to_rc(cc, x);
         if (rc == K8S_ETOOBIG)
@@ -767,7 +730,7 @@ out:
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c->curl, CURLOPT_CONNECT_TO, NULL);
     curl_slist_free_all(hdrs);
-    secret_free(auth);
+    k8s__secret_free(auth);
     free(url);
     return rc;
 }

@@ -68,8 +68,7 @@ static char *str_printf(const char *fmt, ...)
     return s;
 }
 
-/* Free a string that may hold a secret. */
-static void secret_free(char *s)
+void k8s__secret_free(char *s)
 {
     if (s) {
         OPENSSL_cleanse(s, strlen(s));
@@ -77,27 +76,23 @@ static void secret_free(char *s)
     }
 }
 
+/* Free a NULL-terminated string vector, wiping each string. */
 static void strv_free(char **v)
 {
     if (!v)
         return;
     for (size_t i = 0; v[i]; i++)
-        free(v[i]);
+        k8s__secret_free(v[i]);
     free(v);
 }
 
-static void exec_config_free(k8s_exec_config *e)
+void k8s__exec_config_free(k8s_exec_config *e)
 {
     if (!e)
         return;
     free(e->api_version);
     strv_free(e->argv);
-    /* env entries may carry secrets (plugin passwords): wipe them */
-    if (e->env) {
-        for (size_t i = 0; e->env[i]; i++)
-            secret_free(e->env[i]);
-        free(e->env);
-    }
+    strv_free(e->env);
     free(e);
 }
 
@@ -615,7 +610,7 @@ static int check_str_list(const kc_file *f, yaml_node_t *seq, const char *where,
     return K8S_OK;
 }
 
-/* users[].user.exec -> a k8s_exec_config (caller frees with exec_config_free). */
+/* users[].user.exec -> a k8s_exec_config (caller frees with k8s__exec_config_free). */
 static int load_exec(const kc_file *f, const char *where, yaml_node_t *x,
                      k8s_exec_config **out, k8s_err *err)
 {
@@ -710,7 +705,7 @@ static int load_exec(const kc_file *f, const char *where, yaml_node_t *x,
     *out = e;
     e = NULL;
 out:
-    exec_config_free(e);
+    k8s__exec_config_free(e);
     return rc;
 }
 
@@ -868,9 +863,9 @@ void k8s_config_release(k8s_config *cfg)
     k8s_blob_release(&cfg->ca);
     k8s_blob_release(&cfg->client_cert);
     k8s_blob_release(&cfg->client_key);
-    secret_free(cfg->token);
+    k8s__secret_free(cfg->token);
     free(cfg->token_file);
-    exec_config_free(cfg->exec);
+    k8s__exec_config_free(cfg->exec);
     free(cfg->namespace);
     free(cfg->context);
     free(cfg->source);

@@ -10,7 +10,6 @@
  * than k8s__exec_timeout_ms is killed (with its process group) and reaped.
  * The output is never quoted in errors: it holds the credentials.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -264,72 +263,6 @@ out:
     return rc;
 }
 
-/* Digits s[0..n) as a number, or -1 when not all digits. */
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/*
- * RFC 3339 "2006-01-02T15:04:05[.frac](Z|+hh:mm|-hh:mm)" to unix seconds
- * (the fraction is dropped). Returns 0, or -1 when s is not one.
- */
-static int parse_rfc3339(const char *s, int64_t *out)
-{
-    struct tm tm;
-    const char *p;
-    int y, mo, d, h, mi, sec, off = 0;
-    time_t t;
-
-    if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-        s[13] != ':' || s[16] != ':')
-        return -1;
-    y = digits(s, 4);
-    mo = digits(s + 5, 2);
-    d = digits(s + 8, 2);
-    h = digits(s + 11, 2);
-    mi = digits(s + 14, 2);
-    sec = digits(s + 17, 2);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
-        mi > 59 || sec < 0 || sec > 60)
-        return -1;
-    p = s + 19;
-    if (*p == '.') {
-        if (!isdigit((unsigned char)p[1]))
-            return -1;
-        for (p++; isdigit((unsigned char)*p); p++)
-            ;
-    }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-        off = 0;
-    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-        int oh = digits(p + 1, 2), om = digits(p + 4, 2);
-        if (oh < 0 || oh > 23 || om < 0 || om > 59)
-            return -1;
-        off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
-    } else {
-        return -1;
-    }
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    t = timegm(&tm);
-    if (t == (time_t)-1 && !(y == 1969 && mo == 12 && d == 31))
-        return -1;
-    *out = (int64_t)t - off;
-    return 0;
-}
-
 /* Copy a PEM string into a blob (NUL-terminated). */
 static int pem_blob(const char *s, k8s_blob *b)
 {
@@ -349,6 +282,7 @@ static int parse_credential(const char *cmd, const char *api, const k8s_buf *o,
 {
     cJSON *j = NULL, *status;
     const char *v, *token, *cert, *key, *exp;
+    time_t expires = 0;
     int rc = K8S_OK;
 
     j = o->len ? cJSON_ParseWithLength(o->data, o->len) : NULL;
@@ -395,11 +329,12 @@ static int parse_credential(const char *cmd, const char *api, const k8s_buf *o,
                          "client certificate and key", cmd);
         goto out;
     }
-    if (exp && *exp && parse_rfc3339(exp, &out->expires) != 0) {
+    if (exp && *exp && k8s_time_parse(exp, &expires) != K8S_OK) {
         rc = k8s_err_set(err, K8S_EEXEC, "exec plugin %s: expirationTimestamp \"%.64s\" is "
                          "not an RFC 3339 time", cmd, exp);
         goto out;
     }
+    out->expires = (int64_t)expires;
     if ((token && !(out->token = strdup(token))) ||
         (cert && pem_blob(cert, &out->client_cert)) ||
         (key && pem_blob(key, &out->client_key))) {

@@ -257,17 +257,7 @@ fail:
 /* Sleep up to s seconds, waking early when stopping. Returns 1 if stopping. */
 static int nap(k8s_informer *inf, double s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double end = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + s;
-    ts.tv_sec = (time_t)end;
-    ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
-    pthread_mutex_lock(&inf->mu);
-    while (!atomic_load(&inf->stopping))
-        if (pthread_cond_timedwait(&inf->cv, &inf->mu, &ts) == ETIMEDOUT)
-            break;
-    pthread_mutex_unlock(&inf->mu);
-    return atomic_load(&inf->stopping);
+    return k8s__nap(&inf->mu, &inf->cv, &inf->stopping, s);
 }
 
 static void touch(k8s_informer *inf)
@@ -634,10 +624,7 @@ int k8s_informer_wait_synced(k8s_informer *inf, double timeout_s)
 {
     struct timespec ts;
     int s;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double end = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + timeout_s;
-    ts.tv_sec = (time_t)end;
-    ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
+    k8s__deadline(&ts, timeout_s);
     pthread_mutex_lock(&inf->mu);
     while (!inf->synced && !atomic_load(&inf->stopping))
         if (pthread_cond_timedwait(&inf->cv, &inf->mu, &ts) == ETIMEDOUT)

@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <cjson/cJSON.h>
 
 /* ------------------------------------------------------------------ errors */
@@ -345,5 +346,41 @@ char *k8s_json_print(const cJSON *obj);   /* unformatted; NULL on ENOMEM */
 /* Set cJSON's allocator hooks to malloc/free (used by fault-injection tests
  * to route cJSON through wrapped allocators). */
 void k8s_json_init_hooks(void *(*m)(size_t), void (*f)(void *));
+
+/* ---------------------------------------------------------------- time */
+
+/*
+ * RFC 3339 times as the API server writes them (metav1.Time, MicroTime,
+ * an ExecCredential's expirationTimestamp) and as specs carry them.
+ *
+ * k8s_time_parse accepts exactly YYYY-MM-DD "T" hh:mm:ss, an optional
+ * fraction of one or more digits (dropped), then "Z" or +hh:mm / -hh:mm
+ * ("t" and "z" also): "2026-12-05T22:00:00+08:00", "2026-12-05T14:00:00Z",
+ * "2026-12-05T14:00:00.123456Z". *out gets Unix seconds. Anything else is
+ * K8S_EINVAL with *out unchanged: no zone, a short or one-digit offset
+ * ("+08", "+8"), a cut string, trailing characters, a date that does not
+ * exist (02-30), hour 24. It reads s only up to its NUL.
+ */
+int k8s_time_parse(const char *s, time_t *out);
+
+/*
+ * The same from fields (UTC; year 0-9999, month 1-12, a day that exists in
+ * that month, hour 0-23, minute 0-59, second 0-60): K8S_EINVAL otherwise.
+ */
+int k8s_time_from_utc(int year, int mon, int day, int hour, int min, int sec, time_t *out);
+
+/* Room for any time k8s_time_format writes for a year of four digits. */
+#define K8S_TIME_LEN 32
+
+/*
+ * t as RFC 3339 UTC, "2026-12-05T14:00:00Z"; with usec >= 0 also the
+ * microseconds, as metav1.MicroTime: "2026-12-05T14:00:00.000123Z".
+ * Cut to len - 1 characters; "" when t cannot be shown. Returns buf.
+ */
+char *k8s_time_format(time_t t, long usec, char *buf, size_t len);
+
+/* The current time as k8s_time_format writes it, without / with microseconds. */
+char *k8s_time_now(char *buf, size_t len);
+char *k8s_time_now_micro(char *buf, size_t len);
 
 #endif /* K8S_H */

@@ -8,7 +8,10 @@
 #ifndef K8S_INT_H
 #define K8S_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <time.h>
 #include <openssl/crypto.h>
 #include "k8s.h"
 
@@ -27,6 +30,12 @@ int k8s__read_file(const char *path, size_t cap, k8s_blob *out, k8s_err *err);
 
 /* ------------------------------------------------------------ config.c */
 
+/* Wipe (OPENSSL_cleanse) and free a string that may hold a secret; NULL is fine. */
+void k8s__secret_free(char *s);
+/* Free an exec plugin's configuration, wiping every string (argv and env
+ * entries may carry passwords); NULL is fine. */
+void k8s__exec_config_free(k8s_exec_config *e);
+
 
 /* ---------------------------------------------------- exec_credential.c */
 
@@ -39,5 +48,14 @@ extern long k8s__exec_timeout_ms;
 double k8s__now(void);
 /* Sleep, resuming after signals. */
 void k8s__sleep(double seconds);
+
+/* CLOCK_MONOTONIC now + s, for pthread_cond_timedwait on a condition
+ * variable created with that clock. */
+void k8s__deadline(struct timespec *ts, double s);
+/*
+ * Wait on cv (a CLOCK_MONOTONIC one; mu not held by the caller) up to s
+ * seconds, or until *stopping is set (and cv signalled). Returns *stopping.
+ */
+int k8s__nap(pthread_mutex_t *mu, pthread_cond_t *cv, atomic_int *stopping, double s);
 
 #endif /* K8S_INT_H */

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/rand.h>
@@ -34,17 +33,6 @@ struct k8s_leader {
     char *observed_record;     /* holder + renewTime + transitions as last read */
     double observed_at;        /* local monotonic time it last changed */
 };
-
-/* RFC 3339 with microseconds, as metav1.MicroTime: 2026-11-24T21:47:00.123456Z */
-static void micro_now(char *buf, size_t len)
-{
-    struct timeval tv;
-    struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour % 24, tm.tm_min % 60, tm.tm_sec % 61, (long)tv.tv_usec % 1000000);
-}
 
 int k8s_leader_new(const k8s_config *cfg, const k8s_leader_opts *opts,
                    k8s_leader **out, k8s_err *err)
@@ -132,17 +120,7 @@ int k8s_leader_lost(k8s_leader *l)
 
 static int nap(k8s_leader *l, double s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double end = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + s;
-    ts.tv_sec = (time_t)end;
-    ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
-    pthread_mutex_lock(&l->mu);
-    while (!atomic_load(&l->stopping))
-        if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
-            break;
-    pthread_mutex_unlock(&l->mu);
-    return atomic_load(&l->stopping);
+    return k8s__nap(&l->mu, &l->cv, &l->stopping, s);
 }
 
 static cJSON *lease_spec(const k8s_leader *l, const char *holder, const char *acquire,
@@ -150,7 +128,7 @@ static cJSON *lease_spec(const k8s_leader *l, const char *holder, const char *ac
 {
     char now[64];
     cJSON *spec = cJSON_CreateObject();
-    micro_now(now, sizeof(now));
+    k8s_time_now_micro(now, sizeof(now));
     if (!spec ||
         !cJSON_AddStringToObject(spec, "holderIdentity", holder) ||
         !cJSON_AddNumberToObject(spec, "leaseDurationSeconds", holder[0] ? (double)(long)l->o.lease_duration_s : 1) ||

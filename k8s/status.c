@@ -8,14 +8,6 @@
 #include "k8s_int.h"
 #include "status.h"
 
-void k8s_time_now(char *buf, size_t len)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 cJSON *k8s_condition_get(const cJSON *status, const char *type)
 {
     cJSON *c;

@@ -11,9 +11,6 @@
 
 #include "k8s.h"
 
-/* Current time as RFC 3339 seconds ("2026-11-24T21:47:00Z"). */
-void k8s_time_now(char *buf, size_t len);
-
 /*
  * Set condition `type` in status.conditions (created if missing). The
  * lastTransitionTime is set to now only if the condition is new or its

@@ -15,8 +15,9 @@
  * file. The extra local I/O is about 60 bytes per Deployment.
  *
  * Every file of this module goes through struct bfile: a 64 KiB write buffer,
- * the sha256 (OpenSSL EVP) of every byte handed to it, and the temp file's
- * name so that any failure can remove it.
+ * the sha256 (OpenSSL EVP) of every byte handed to it, and fsutil.h's
+ * tqu_atomic, which creates the temp file, commits it without replacing
+ * anything, or removes it on any failure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "backup.h"
+#include "fsutil.h"
 
 #define IO_BUF (64 * 1024)
 #define PAGE_SIZE_ITEMS 500
@@ -41,8 +43,7 @@ ssize_t (*tqu_backup__write)(int fd, const void *buf, size_t n) = write;
 /* ------------------------------------------------------------ files */
 
 typedef struct bfile {
-    int fd;                      /* -1 when closed */
-    char tmp[PATH_MAX];          /* temp file to remove on failure; "" when none */
+    tqu_atomic at;               /* the temp file (at.fd) until committed */
     const char *name;            /* for messages: the final path */
     const char *role;            /* for messages: "" or " (table scratch file)" */
     EVP_MD_CTX *md;              /* NULL: no checksum (scratch) */
@@ -54,7 +55,7 @@ typedef struct bfile {
 static void out_init(bfile *o, const char *name, const char *role)
 {
     memset(o, 0, sizeof(*o));
-    o->fd = -1;
+    tqu_atomic_init(&o->at);
     o->name = name;
     o->role = role;
 }
@@ -66,40 +67,31 @@ static int out_fail(bfile *o, const char *op, int e, k8s_err *err)
 }
 
 /*
- * Create the temp file dir/.<base>.XXXXXX (mode 0600). scratch: unlink it
- * at once (it is only read back through fd). want_md: keep a sha256.
+ * Create the temp file .<base>.tmp.XXXXXX (mode 0600) in the folder dirfd
+ * (dir, for messages). scratch: unlink it at once (it is only read back
+ * through its fd). want_md: keep a sha256.
  */
-static int out_open(bfile *o, const char *dir, const char *base, int scratch,
+static int out_open(bfile *o, int dirfd, const char *dir, const char *base, int scratch,
                     int want_md, k8s_err *err)
 {
-    int n = snprintf(o->tmp, sizeof(o->tmp), "%s/.%s.XXXXXX", dir, base);
-    if (n < 0 || (size_t)n >= sizeof(o->tmp)) {
-        o->tmp[0] = '\0';
-        return k8s_err_set(err, K8S_EINVAL, "backup folder %s: path too long", dir);
-    }
-    if (!(o->buf = malloc(IO_BUF))) {
-        o->tmp[0] = '\0';
+    int e;
+
+    if (!(o->buf = malloc(IO_BUF)))
         return k8s_err_set(err, K8S_ENOMEM, "out of memory");
-    }
     if (want_md) {
-        if (!(o->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(o->md, EVP_sha256(), NULL)) {
-            o->tmp[0] = '\0';
+        if (!(o->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(o->md, EVP_sha256(), NULL))
             return k8s_err_set(err, K8S_ENOMEM, "backup file %s: cannot start sha256", o->name);
-        }
     }
-    o->fd = mkostemp(o->tmp, O_CLOEXEC);
-    if (o->fd < 0) {
-        int e = errno;
-        o->tmp[0] = '\0';
-        return k8s_err_set(err, K8S_EIO, "backup folder %s: cannot create a file for %s%s: %s",
-                           dir, o->name, o->role, strerror(e));
-    }
+    e = tqu_atomic_begin(&o->at, dirfd, base, 0600, (uid_t)-1, (gid_t)-1);
+    if (e)
+        return strcmp(o->at.op, "create") == 0
+            ? k8s_err_set(err, K8S_EIO, "backup folder %s: cannot create a file for %s%s: %s",
+                          dir, o->name, o->role, strerror(e))
+            : out_fail(o, o->at.op, e, err);
     if (scratch) {
-        if (unlink(o->tmp) != 0) {
-            int e = errno;
-            return out_fail(o, "unlink scratch file", e, err);
-        }
-        o->tmp[0] = '\0';
+        if (unlinkat(dirfd, o->at.tmp, 0) != 0)
+            return out_fail(o, "unlink scratch file", errno, err);
+        o->at.tmp[0] = '\0';
     }
     return K8S_OK;
 }
@@ -108,7 +100,7 @@ static int out_flush(bfile *o, k8s_err *err)
 {
     size_t off = 0;
     while (off < o->n) {
-        ssize_t w = tqu_backup__write(o->fd, o->buf + off, o->n - off);
+        ssize_t w = tqu_backup__write(o->at.fd, o->buf + off, o->n - off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -155,25 +147,19 @@ static int out_reset(bfile *o, k8s_err *err)
 {
     o->n = 0;
     o->bytes = 0;
-    if (ftruncate(o->fd, 0) != 0 || lseek(o->fd, 0, SEEK_SET) != 0)
+    if (ftruncate(o->at.fd, 0) != 0 || lseek(o->at.fd, 0, SEEK_SET) != 0)
         return out_fail(o, "truncate", errno, err);
     if (o->md && !EVP_DigestInit_ex(o->md, EVP_sha256(), NULL))
         return k8s_err_set(err, K8S_EIO, "backup file %s: sha256 restart failed", o->name);
     return K8S_OK;
 }
 
-/* Flush, fsync and close; hex gets the sha256 (when kept). */
+/* Flush; hex gets the sha256 (when kept). */
 static int out_finish(bfile *o, char hex[65], k8s_err *err)
 {
     int rc = out_flush(o, err);
     if (rc)
         return rc;
-    if (fsync(o->fd) != 0)
-        return out_fail(o, "fsync", errno, err);
-    rc = close(o->fd);
-    o->fd = -1;
-    if (rc != 0)
-        return out_fail(o, "close", errno, err);
     if (o->md && hex) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
@@ -185,37 +171,25 @@ static int out_finish(bfile *o, char hex[65], k8s_err *err)
     return K8S_OK;
 }
 
-/* Move the finished temp file to its final name, never replacing a file. */
-static int out_commit(bfile *o, k8s_err *err)
+/*
+ * fsync the finished temp file and move it to its final name, never
+ * replacing a file; then fsync the folder. *committed: whether the final
+ * file exists (also when only the folder's fsync failed).
+ */
+static int out_commit(bfile *o, int *committed, k8s_err *err)
 {
-    if (renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->name, RENAME_NOREPLACE) != 0) {
-        int e = errno;
-        if (e != EINVAL && e != ENOSYS)
-            return e == EEXIST
-                ? k8s_err_set(err, K8S_EIO, "backup file %s already exists", o->name)
-                : out_fail(o, "rename", e, err);
-        /* A filesystem without RENAME_NOREPLACE: link() does not replace either. */
-        if (link(o->tmp, o->name) != 0) {
-            e = errno;
-            return e == EEXIST
-                ? k8s_err_set(err, K8S_EIO, "backup file %s already exists", o->name)
-                : out_fail(o, "link", e, err);
-        }
-        unlink(o->tmp);
-    }
-    o->tmp[0] = '\0';
-    return K8S_OK;
+    int e = tqu_atomic_commit(&o->at, TQU_ATOMIC_NOREPLACE);
+
+    *committed = o->at.committed;
+    if (e == EEXIST && !o->at.committed)
+        return k8s_err_set(err, K8S_EIO, "backup file %s already exists", o->name);
+    return e ? out_fail(o, o->at.op, e, err) : K8S_OK;
 }
 
 /* Close and remove whatever is left; safe to call twice. */
 static void out_release(bfile *o)
 {
-    if (o->fd >= 0)
-        close(o->fd);
-    o->fd = -1;
-    if (o->tmp[0])
-        unlink(o->tmp);
-    o->tmp[0] = '\0';
+    tqu_atomic_abort(&o->at);
     EVP_MD_CTX_free(o->md);
     o->md = NULL;
     free(o->buf);
@@ -249,91 +223,45 @@ char *tqu_backup_stamp(time_t t, char *buf, size_t len)
     return buf;
 }
 
+/* "<a><ua>", or "<a><ua><b><ub>" when b is not 0 ("5m", "5m30s"). */
+static char *two_units(char *buf, size_t len, long long a, char ua, long long b, char ub)
+{
+    if (b == 0)
+        snprintf(buf, len, "%lld%c", a, ua);
+    else
+        snprintf(buf, len, "%lld%c%lld%c", a, ua, b, ub);
+    return buf;
+}
+
 /* Go's HumanDuration, on whole seconds. */
 char *tqu_backup_age(long long secs, char *buf, size_t len)
 {
-    long long m, h, d;
+    long long m, h;
     if (secs < -1) {
         snprintf(buf, len, "<invalid>");
         return buf;
     }
     if (secs < 0)
         secs = 0;
-    if (secs < 60 * 2) {
-        snprintf(buf, len, "%llds", secs);
-        return buf;
-    }
     m = secs / 60;
-    if (m < 10) {
-        if (secs % 60 == 0)
-            snprintf(buf, len, "%lldm", m);
-        else
-            snprintf(buf, len, "%lldm%llds", m, secs % 60);
-        return buf;
-    }
-    if (m < 60 * 3) {
-        snprintf(buf, len, "%lldm", m);
-        return buf;
-    }
     h = secs / 3600;
-    if (h < 8) {
-        if (m % 60 == 0)
-            snprintf(buf, len, "%lldh", h);
-        else
-            snprintf(buf, len, "%lldh%lldm", h, m % 60);
-    } else if (h < 48) {
-        snprintf(buf, len, "%lldh", h);
-    } else if (h < 24 * 8) {
-        if (h % 24 == 0)
-            snprintf(buf, len, "%lldd", h / 24);
-        else
-            snprintf(buf, len, "%lldd%lldh", h / 24, h % 24);
-    } else if (h < 24 * 365 * 2) {
-        snprintf(buf, len, "%lldd", h / 24);
-    } else if (h < 24 * 365 * 8) {
-        d = (h / 24) % 365;
-        if (d == 0)
-            snprintf(buf, len, "%lldy", h / 24 / 365);
-        else
-            snprintf(buf, len, "%lldy%lldd", h / 24 / 365, d);
-    } else {
-        snprintf(buf, len, "%lldy", h / 24 / 365);
-    }
-    return buf;
-}
-
-/* RFC 3339 as the API server writes it ("2024-05-01T10:00:00Z", offsets
- * and fractions accepted). Returns 0 on success. */
-static int parse_time(const char *s, time_t *out)
-{
-    struct tm tm;
-    int n = 0;
-    long off = 0;
-    memset(&tm, 0, sizeof(tm));
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n == 0)
-        return -1;
-    s += n;
-    if (*s == '.')
-        for (s++; *s >= '0' && *s <= '9'; s++)
-            ;
-    if (*s == 'Z' || *s == 'z') {
-        s++;
-    } else if (*s == '+' || *s == '-') {
-        int oh, om, k = 0;
-        if (sscanf(s + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5)
-            return -1;
-        off = (oh * 3600L + om * 60L) * (*s == '-' ? -1 : 1);
-        s += 1 + k;
-    } else {
-        return -1;
-    }
-    if (*s)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *out = timegm(&tm) - off;
-    return 0;
+    if (secs < 60 * 2)
+        return two_units(buf, len, secs, 's', 0, 0);
+    if (m < 10)
+        return two_units(buf, len, m, 'm', secs % 60, 's');
+    if (m < 60 * 3)
+        return two_units(buf, len, m, 'm', 0, 0);
+    if (h < 8)
+        return two_units(buf, len, h, 'h', m % 60, 'm');
+    if (h < 48)
+        return two_units(buf, len, h, 'h', 0, 0);
+    if (h < 24 * 8)
+        return two_units(buf, len, h / 24, 'd', h % 24, 'h');
+    if (h < 24 * 365 * 2)
+        return two_units(buf, len, h / 24, 'd', 0, 0);
+    if (h < 24 * 365 * 8)
+        return two_units(buf, len, h / 24 / 365, 'y', (h / 24) % 365, 'd');
+    return two_units(buf, len, h / 24 / 365, 'y', 0, 0);
 }
 
 /* Write s as a JSON string (the escapes cJSON itself uses). */
@@ -481,7 +409,7 @@ static int write_item_row(run *r, const cJSON *item, k8s_err *err)
     snprintf(rd, sizeof(rd), "%lld/%lld", ready, desired);
     snprintf(up, sizeof(up), "%lld", updated);
     snprintf(av, sizeof(av), "%lld", avail);
-    if (created && parse_time(created, &t) == 0)
+    if (created && k8s_time_parse(created, &t) == K8S_OK)
         tqu_backup_age((long long)(time(NULL) - t), age, sizeof(age));
     else
         snprintf(age, sizeof(age), "<unknown>");
@@ -563,10 +491,10 @@ static int write_table(run *r, k8s_err *err)
     int rc = out_flush(&r->scratch, err);
     if (rc)
         return rc;
-    if (lseek(r->scratch.fd, 0, SEEK_SET) != 0)
+    if (lseek(r->scratch.at.fd, 0, SEEK_SET) != 0)
         return out_fail(&r->scratch, "seek", errno, err);
     for (;;) {
-        ssize_t got = read(r->scratch.fd, r->pbuf + have, IO_BUF - 1 - have);
+        ssize_t got = read(r->scratch.at.fd, r->pbuf + have, IO_BUF - 1 - have);
         if (got < 0) {
             if (errno == EINTR)
                 continue;
@@ -592,20 +520,6 @@ static int write_table(run *r, k8s_err *err)
     if (have)
         return k8s_err_set(err, K8S_EIO, "backup file %s (table scratch file): truncated row",
                            r->log.name);
-    return K8S_OK;
-}
-
-static int fsync_dir(const char *dir, k8s_err *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return k8s_err_set(err, K8S_EIO, "backup folder %s: open: %s", dir, strerror(errno));
-    if (fsync(fd) != 0 && errno != EINVAL) {
-        int e = errno;
-        close(fd);
-        return k8s_err_set(err, K8S_EIO, "backup folder %s: fsync: %s", dir, strerror(e));
-    }
-    close(fd);
     return K8S_OK;
 }
 
@@ -635,7 +549,7 @@ int tqu_backup_deployments(k8s_client *c, const char *dir, const char *stamp,
     run *r = NULL;
     char *rv = NULL, base[TQU_BACKUP_STAMP_MAX + 16], prefix[PATH_MAX + 64];
     struct stat st;
-    int rc = K8S_OK, json_committed = 0, log_committed = 0;
+    int rc = K8S_OK, json_committed = 0, log_committed = 0, dirfd = -1;
     k8s_err lerr;
     k8s_list_opts lo = { .limit = PAGE_SIZE_ITEMS };
 
@@ -664,12 +578,8 @@ int tqu_backup_deployments(k8s_client *c, const char *dir, const char *stamp,
     snprintf(tmpres->json_path, sizeof(tmpres->json_path), "%s/deploy_%s.json", dir, stamp);
 
     /* Fail fast, before listing, on a folder we cannot use. */
-    if (stat(dir, &st) != 0) {
+    if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         rc = k8s_err_set(err, K8S_EIO, "backup folder %s: %s", dir, strerror(errno));
-        goto out;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        rc = k8s_err_set(err, K8S_EIO, "backup folder %s: %s", dir, strerror(ENOTDIR));
         goto out;
     }
     if (lstat(tmpres->log_path, &st) == 0 || lstat(tmpres->json_path, &st) == 0) {
@@ -682,10 +592,10 @@ int tqu_backup_deployments(k8s_client *c, const char *dir, const char *stamp,
     }
 
     snprintf(base, sizeof(base), "deploy_%s.json", stamp);
-    if ((rc = out_open(&r->json, dir, base, 0, 1, err)))
+    if ((rc = out_open(&r->json, dirfd, dir, base, 0, 1, err)))
         goto out;
     snprintf(base, sizeof(base), "deploy_%s.rows", stamp);
-    if ((rc = out_open(&r->scratch, dir, base, 1, 0, err)))
+    if ((rc = out_open(&r->scratch, dirfd, dir, base, 1, 0, err)))
         goto out;
     if (!(r->pbuf = malloc(IO_BUF))) {
         rc = k8s_err_set(err, K8S_ENOMEM, "out of memory");
@@ -722,18 +632,13 @@ int tqu_backup_deployments(k8s_client *c, const char *dir, const char *stamp,
 
     /* The table, padded now that the widths are known. */
     snprintf(base, sizeof(base), "deploy_%s.log", stamp);
-    if ((rc = out_open(&r->log, dir, base, 0, 1, err)) ||
+    if ((rc = out_open(&r->log, dirfd, dir, base, 0, 1, err)) ||
         (rc = write_table(r, err)) ||
         (rc = out_finish(&r->log, tmpres->log_sha256, err)))
         goto out;
 
-    if ((rc = out_commit(&r->json, err)))
-        goto out;
-    json_committed = 1;
-    if ((rc = out_commit(&r->log, err)))
-        goto out;
-    log_committed = 1;
-    if ((rc = fsync_dir(dir, err)))
+    if ((rc = out_commit(&r->json, &json_committed, err)) ||
+        (rc = out_commit(&r->log, &log_committed, err)))
         goto out;
 
     tmpres->count = r->count;
@@ -756,6 +661,8 @@ out:
         out_release(&r->log);
         free(r->pbuf);
     }
+    if (dirfd >= 0)
+        close(dirfd);            /* after out_release, which removes temp files in it */
     free(r);
     free(tmpres);
     free(rv);
@@ -766,58 +673,24 @@ out:
 
 static int verify_file(const char *path, uint64_t bytes, const char *sha, k8s_err *err)
 {
-    unsigned char md[EVP_MAX_MD_SIZE], *buf = NULL;
-    unsigned int mdlen = 0;
-    char hex[65];
+    char hex[65], ebuf[PATH_MAX + 128];
     uint64_t total = 0;
-    EVP_MD_CTX *ctx = NULL;
-    int fd = -1, rc = K8S_OK;
+    int rc;
 
     if (!path || !path[0])
         return k8s_err_set(err, K8S_EIO, "backup: no file recorded");
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        rc = k8s_err_set(err, K8S_EIO, "backup file %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!(buf = malloc(IO_BUF)) || !(ctx = EVP_MD_CTX_new()) ||
-        !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-        rc = k8s_err_set(err, K8S_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (;;) {
-        ssize_t got = read(fd, buf, IO_BUF);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = k8s_err_set(err, K8S_EIO, "backup file %s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (got == 0)
-            break;
-        total += (uint64_t)got;
-        if (!EVP_DigestUpdate(ctx, buf, (size_t)got)) {
-            rc = k8s_err_set(err, K8S_EIO, "backup file %s: sha256 failed", path);
-            goto out;
-        }
-    }
-    if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32) {
-        rc = k8s_err_set(err, K8S_EIO, "backup file %s: sha256 failed", path);
-        goto out;
-    }
-    for (unsigned i = 0; i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    rc = tqu_sha256_file(path, hex, &total, ebuf, sizeof(ebuf));
+    if (rc == K8S_ENOMEM)
+        return k8s_err_set(err, rc, "out of memory");
+    if (rc)
+        return k8s_err_set(err, K8S_EIO, "backup file %s", ebuf);
     if (total != bytes)
-        rc = k8s_err_set(err, K8S_EIO, "backup file %s: %llu bytes, recorded %llu", path,
-                         (unsigned long long)total, (unsigned long long)bytes);
-    else if (strcasecmp(hex, sha ? sha : "") != 0)
-        rc = k8s_err_set(err, K8S_EIO, "backup file %s: sha256 %s, recorded %s", path, hex,
-                         sha ? sha : "");
-out:
-    if (fd >= 0)
-        close(fd);
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    return rc;
+        return k8s_err_set(err, K8S_EIO, "backup file %s: %llu bytes, recorded %llu", path,
+                           (unsigned long long)total, (unsigned long long)bytes);
+    if (strcasecmp(hex, sha ? sha : "") != 0)
+        return k8s_err_set(err, K8S_EIO, "backup file %s: sha256 %s, recorded %s", path, hex,
+                           sha ? sha : "");
+    return K8S_OK;
 }
 
 int tqu_backup_verify(const tqu_backup_result *rec, k8s_err *err)

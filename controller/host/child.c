@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "child.h"
+#include "k8s.h"
 
 /* valgrind 3.19 does not know pidfd_open and warns on every call: under it,
    wait in short sleeps as on kernels older than 5.3. */
@@ -1612,17 +1613,12 @@ static int jbool(const cJSON *o, const char *k)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
 }
 
-/* "2026-12-05T14:00:00Z" to unix seconds, or -1. */
+/* "2026-12-05T14:00:00Z" (RFC 3339) to unix seconds, or -1. */
 static long long parse_time(const char *s)
 {
-    struct tm tm;
-    char *end;
+    time_t t;
 
-    memset(&tm, 0, sizeof(tm));
-    end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (!end || *end)
-        return -1;
-    return (long long)timegm(&tm);
+    return k8s_time_parse(s, &t) == K8S_OK ? (long long)t : -1;
 }
 
 /* Whether pid is alive (not a zombie) with this start time. */

@@ -16,6 +16,17 @@
 
 /* ---------------------------------------------------------- measurements */
 
+/*
+ * Keep e in *sys_errno and fail with "<path>: <errno text>" (with op:
+ * "<path>: <op>: <errno text>"): K8S_ENOMEM for ENOMEM, else K8S_EIO.
+ */
+static int sys_fail(int *sys_errno, int e, const char *path, const char *op, char *err, size_t errlen)
+{
+    *sys_errno = e;
+    return tqu__seterr(err, errlen, e == ENOMEM ? K8S_ENOMEM : K8S_EIO, "%s: %s%s%s", path,
+                       op ? op : "", op ? ": " : "", strerror(e));
+}
+
 int tqu_disk_usage(const char *path, tqu_disk_space *out, char *err, size_t errlen)
 {
     struct statvfs sv;
@@ -25,10 +36,8 @@ int tqu_disk_usage(const char *path, tqu_disk_space *out, char *err, size_t errl
         memset(out, 0, sizeof(*out));
     if (!path || !*path || !out)
         return tqu__seterr(err, errlen, K8S_EINVAL, "statvfs: no path");
-    if (statvfs(path, &sv) < 0) {
-        out->sys_errno = errno;
-        return tqu__seterr(err, errlen, K8S_EIO, "%s: statvfs: %s", path, strerror(errno));
-    }
+    if (statvfs(path, &sv) < 0)
+        return sys_fail(&out->sys_errno, errno, path, "statvfs", err, errlen);
     frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
     out->total = (uint64_t)sv.f_blocks * frsize;
     out->free = (uint64_t)sv.f_bfree * frsize;
@@ -106,16 +115,11 @@ int tqu_dir_size(const char *path, tqu_tree_size *out, char *err, size_t errlen)
         memset(out, 0, sizeof(*out));
     if (!path || !*path || !out)
         return tqu__seterr(err, errlen, K8S_EINVAL, "size: no path");
-    if (stat(path, &st) < 0) {
-        out->sys_errno = errno;
-        return tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-    }
+    if (stat(path, &st) < 0)
+        return sys_fail(&out->sys_errno, errno, path, NULL, err, errlen);
     fts = fts_open(argv, FTS_PHYSICAL | FTS_COMFOLLOW | FTS_XDEV | FTS_NOCHDIR, NULL);
-    if (!fts) {
-        out->sys_errno = errno;
-        return tqu__seterr(err, errlen, errno == ENOMEM ? K8S_ENOMEM : K8S_EIO, "%s: %s", path,
-                           strerror(errno));
-    }
+    if (!fts)
+        return sys_fail(&out->sys_errno, errno, path, NULL, err, errlen);
     errno = 0;
     while ((e = fts_read(fts)) != NULL) {
         switch (e->fts_info) {
@@ -133,19 +137,11 @@ int tqu_dir_size(const char *path, tqu_tree_size *out, char *err, size_t errlen)
             break;
         case FTS_NS:
         case FTS_NSOK:
-            if (e->fts_errno == ENOENT && e->fts_level > 0)
+        case FTS_ERR:
+            if (e->fts_info != FTS_ERR && e->fts_errno == ENOENT && e->fts_level > 0)
                 break;                 /* vanished meanwhile */
             if (e->fts_level == 0) {
-                out->sys_errno = e->fts_errno;
-                rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(e->fts_errno));
-                goto out;
-            }
-            note_error(out, e->fts_path, e->fts_errno);
-            break;
-        case FTS_ERR:
-            if (e->fts_level == 0) {
-                out->sys_errno = e->fts_errno;
-                rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(e->fts_errno));
+                rc = sys_fail(&out->sys_errno, e->fts_errno, path, NULL, err, errlen);
                 goto out;
             }
             note_error(out, e->fts_path, e->fts_errno);
@@ -166,11 +162,8 @@ int tqu_dir_size(const char *path, tqu_tree_size *out, char *err, size_t errlen)
         }
         errno = 0;
     }
-    if (errno) {
-        out->sys_errno = errno;
-        rc = tqu__seterr(err, errlen, errno == ENOMEM ? K8S_ENOMEM : K8S_EIO, "%s: walk: %s", path,
-                         strerror(errno));
-    }
+    if (errno)
+        rc = sys_fail(&out->sys_errno, errno, path, "walk", err, errlen);
 out:
     fts_close(fts);
     free(seen.v);
@@ -213,21 +206,8 @@ static void fail_with(tqu_disk_verdict *v, tqu_disk_reason r)
         v->reason = r;
 }
 
-static void msg_add(tqu_disk_verdict *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void msg_add(tqu_disk_verdict *v, const char *fmt, ...)
-{
-    size_t off = strlen(v->message);
-    va_list ap;
-    if (off + 1 >= sizeof(v->message))
-        return;
-    if (off > 0 && off + 3 < sizeof(v->message)) {
-        memcpy(v->message + off, "; ", 3);
-        off += 2;
-    }
-    va_start(ap, fmt);
-    vsnprintf(v->message + off, sizeof(v->message) - off, fmt, ap);
-    va_end(ap);
-}
+/* Add a sentence to v's message ("; " between). */
+#define msg_add(v, ...) tqu__appendf((v)->message, sizeof((v)->message), "; ", __VA_ARGS__)
 
 /* Bytes as GiB with one decimal, rounded down (up when round_up). */
 static double gib(uint64_t bytes, int round_up)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "fsutil.h"
@@ -23,6 +24,22 @@ int tqu__seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
         va_end(ap);
     }
     return rc;
+}
+
+void tqu__appendf(char *buf, size_t size, const char *sep, const char *fmt, ...)
+{
+    size_t off = strnlen(buf, size), n = sep ? strlen(sep) : 0;
+    va_list ap;
+
+    if (off + 1 >= size)
+        return;
+    if (off > 0 && n && off + n + 1 < size) {
+        memcpy(buf + off, sep, n + 1);
+        off += n;
+    }
+    va_start(ap, fmt);
+    vsnprintf(buf + off, size - off, fmt, ap);
+    va_end(ap);
 }
 
 /* Split path into its folder (into dir, "." when there is none) and name. */
@@ -63,79 +80,181 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-static int fsync_dir(const char *dir)
+/* ------------------------------------------------------ atomic writes */
+
+void tqu_atomic_init(tqu_atomic *a)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc;
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
+    a->fd = -1;
+    a->dirfd = -1;
+    a->name[0] = '\0';
+    a->op = "";
+    a->committed = 0;
+    a->tmp[0] = '\0';
+}
+
+/*
+ * Fill the last 6 characters of a->tmp with a fresh suffix: the clock, the
+ * process and a counter mixed, so neither threads nor a forked copy of
+ * this process repeat one (O_EXCL settles a clash anyway).
+ */
+static void temp_suffix(char *x)
+{
+    static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static unsigned long long seq;
+    struct timespec ts;
+    unsigned long long v;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    v = (unsigned long long)ts.tv_nsec ^ ((unsigned long long)ts.tv_sec << 30) ^
+        ((unsigned long long)getpid() << 40) ^
+        (__atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED) * 0x9E3779B97F4A7C15ULL);
+    for (int i = 0; i < 6; i++, v /= 62)
+        x[i] = chars[v % 62];
+}
+
+int tqu_atomic_begin(tqu_atomic *a, int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid)
+{
+    size_t n = name ? strlen(name) : 0;
+    int e;
+
+    tqu_atomic_init(a);
+    a->dirfd = dirfd;
+    a->op = "create";
+    if (n == 0 || strchr(name, '/'))
+        return EINVAL;
+    if (n + sizeof("..tmp.XXXXXX") > sizeof(a->tmp))
+        return ENAMETOOLONG;
+    memcpy(a->name, name, n + 1);
+    a->tmp[0] = '.';
+    memcpy(a->tmp + 1, name, n);
+    memcpy(a->tmp + 1 + n, ".tmp.XXXXXX", sizeof(".tmp.XXXXXX"));
+    for (int tries = 0; tries < 100; tries++) {
+        temp_suffix(a->tmp + n + 6);
+        a->fd = openat(dirfd, a->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (a->fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (a->fd < 0) {
+        e = errno;
+        a->tmp[0] = '\0';
+        return e;
+    }
+    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(a->fd, uid, gid) < 0) {
+        a->op = "chown";
+        goto fail;
+    }
+    /* After fchown, which may clear set-id bits. */
+    if (fchmod(a->fd, mode & 07777) < 0) {
+        a->op = "chmod";
+        goto fail;
+    }
+    a->op = "";
+    return 0;
+fail:
+    e = errno;
+    tqu_atomic_abort(a);
+    return e;
+}
+
+/* Give the closed temporary file its final name: 0 or an errno value. */
+static int atomic_rename(tqu_atomic *a, unsigned flags)
+{
+    a->op = "rename";
+    if (!(flags & TQU_ATOMIC_NOREPLACE))
+        return renameat(a->dirfd, a->tmp, a->dirfd, a->name) < 0 ? errno : 0;
+    if (renameat2(a->dirfd, a->tmp, a->dirfd, a->name, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return errno;
+    /* A file system without RENAME_NOREPLACE: link() does not replace either. */
+    a->op = "link";
+    if (linkat(a->dirfd, a->tmp, a->dirfd, a->name, 0) < 0)
+        return errno;
+    unlinkat(a->dirfd, a->tmp, 0);
+    return 0;
+}
+
+int tqu_atomic_commit(tqu_atomic *a, unsigned flags)
+{
+    int e = 0;
+
+    if (a->fd < 0 || !a->tmp[0]) {
+        a->op = "commit";
+        return EBADF;
+    }
+    if (fsync(a->fd) < 0) {
+        e = errno;
+        a->op = "fsync";
+    }
+    /* Linux closes the descriptor even when close reports EINTR. */
+    if (close(a->fd) < 0 && !e && errno != EINTR) {
+        e = errno;
+        a->op = "close";
+    }
+    a->fd = -1;
+    if (!e)
+        e = atomic_rename(a, flags);
+    if (e) {
+        tqu_atomic_abort(a);
+        return e;
+    }
+    a->tmp[0] = '\0';
+    a->committed = 1;
     /* Some file systems cannot fsync a folder; that is not a failure. */
-    if (rc < 0 && (errno == EINVAL || errno == EROFS))
-        rc = 0;
-    close(fd);
-    return rc;
+    if (fsync(a->dirfd) < 0 && errno != EINVAL && errno != EROFS) {
+        a->op = "fsync of folder";
+        return errno;
+    }
+    a->op = "";
+    return 0;
+}
+
+void tqu_atomic_abort(tqu_atomic *a)
+{
+    int e = errno;
+
+    if (a->fd >= 0)
+        close(a->fd);
+    a->fd = -1;
+    if (a->tmp[0])
+        unlinkat(a->dirfd, a->tmp, 0);
+    a->tmp[0] = '\0';
+    errno = e;
 }
 
 int tqu_write_file_atomic_as(const char *path, const void *data, size_t len, mode_t mode,
                              uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-    char dir[PATH_MAX], tmp[PATH_MAX];
+    char dir[PATH_MAX];
     const char *name;
-    int fd = -1, rc = K8S_EIO, n;
+    tqu_atomic a;
+    int dirfd, e;
 
     if (!path || !*path || (!data && len))
         return tqu__seterr(err, errlen, K8S_EINVAL, "write: no path or no data");
     if (split_path(path, dir, sizeof(dir), &name) < 0 || !*name)
         return tqu__seterr(err, errlen, K8S_EINVAL, "%s: not a file path", path);
-    n = snprintf(tmp, sizeof(tmp), "%s%s.%s.tmp.XXXXXX", dir,
-                 strcmp(dir, "/") == 0 ? "" : "/", name);
-    if (n < 0 || (size_t)n >= sizeof(tmp))
-        return tqu__seterr(err, errlen, K8S_EINVAL, "%s: path too long", path);
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
+    dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
         return tqu__seterr(err, errlen, K8S_EIO, "%s: create temporary file in %s: %s", path,
                            dir, strerror(errno));
-    if (write_all(fd, data, len) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: write: %s", path, strerror(errno));
-        goto out;
+    e = tqu_atomic_begin(&a, dirfd, name, mode, uid, gid);
+    if (!e && write_all(a.fd, data, len) < 0) {
+        e = errno;
+        a.op = "write";
     }
-    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: chown: %s", path, strerror(errno));
-        goto out;
-    }
-    /* After fchown, which may clear set-id bits. */
-    if (fchmod(fd, mode & 07777) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: chmod: %s", path, strerror(errno));
-        goto out;
-    }
-    if (fsync(fd) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: fsync: %s", path, strerror(errno));
-        goto out;
-    }
-    n = close(fd);
-    fd = -1;
-    if (n < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: close: %s", path, strerror(errno));
-        goto out;
-    }
-    if (rename(tmp, path) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: rename: %s", path, strerror(errno));
-        goto out;
-    }
-    tmp[0] = '\0';   /* renamed: nothing to clean up */
-    if (fsync_dir(dir) < 0) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: fsync of folder %s: %s", path, dir,
-                    strerror(errno));
-        goto out;
-    }
-    rc = K8S_OK;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp[0])
-        unlink(tmp);
-    return rc;
+    if (!e)
+        e = tqu_atomic_commit(&a, 0);
+    tqu_atomic_abort(&a);
+    close(dirfd);
+    if (!e)
+        return K8S_OK;
+    if (strcmp(a.op, "create") == 0)
+        return tqu__seterr(err, errlen, K8S_EIO, "%s: create temporary file in %s: %s", path, dir,
+                           strerror(e));
+    if (strcmp(a.op, "fsync of folder") == 0)
+        return tqu__seterr(err, errlen, K8S_EIO, "%s: fsync of folder %s: %s", path, dir, strerror(e));
+    return tqu__seterr(err, errlen, K8S_EIO, "%s: %s: %s", path, a.op, strerror(e));
 }
 
 int tqu_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
@@ -185,24 +304,32 @@ int tqu_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
     return K8S_OK;
 }
 
-int tqu_read_file(const char *path, size_t cap, k8s_buf *out, char *err, size_t errlen)
+/* Open path for reading and fstat it: the descriptor, or -1 with err "<path>: <errno text>". */
+static int open_stat(const char *path, struct stat *st, char *err, size_t errlen)
 {
-    char chunk[16384];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0 && fstat(fd, st) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = -1;
+    }
+    if (fd < 0)
+        tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
+    return fd;
+}
+
+int tqu_read_chunks(const char *path, tqu_chunk_fn fn, void *ud, char *err, size_t errlen)
+{
+    char chunk[32768];
     int fd, rc = K8S_OK;
     struct stat st;
 
-    if (!path || !out)
+    if (!path || !fn)
         return tqu__seterr(err, errlen, K8S_EINVAL, "read: no path");
-    if (cap)
-        out->cap = cap;
-    k8s_buf_reset(out);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0) {
-        rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
+    if ((fd = open_stat(path, &st, err, errlen)) < 0)
+        return K8S_EIO;
     if (S_ISDIR(st.st_mode)) {
         rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(EISDIR));
         goto out;
@@ -215,71 +342,85 @@ int tqu_read_file(const char *path, size_t cap, k8s_buf *out, char *err, size_t 
             rc = tqu__seterr(err, errlen, K8S_EIO, "%s: read: %s", path, strerror(errno));
             goto out;
         }
-        if (n == 0)
+        if (n == 0 || (rc = fn(ud, chunk, (size_t)n)) != K8S_OK)
             break;
-        rc = k8s_buf_add(out, chunk, (size_t)n);
-        if (rc == K8S_ETOOBIG) {
-            rc = tqu__seterr(err, errlen, rc, "%s: larger than %zu bytes", path, out->cap);
-            goto out;
-        } else if (rc) {
-            rc = tqu__seterr(err, errlen, rc, "%s: out of memory", path);
-            goto out;
-        }
     }
-    if (!out->data && (rc = k8s_buf_add(out, "", 0)) != K8S_OK)
-        rc = tqu__seterr(err, errlen, rc, "%s: out of memory", path);
 out:
     close(fd);
+    return rc;
+}
+
+static int buf_chunk(void *ud, const void *data, size_t len)
+{
+    return k8s_buf_add(ud, data, len);
+}
+
+int tqu_read_file(const char *path, size_t cap, k8s_buf *out, char *err, size_t errlen)
+{
+    int rc;
+
+    if (!path || !out)
+        return tqu__seterr(err, errlen, K8S_EINVAL, "read: no path");
+    if (cap)
+        out->cap = cap;
+    k8s_buf_reset(out);
+    rc = tqu_read_chunks(path, buf_chunk, out, err, errlen);
+    if (rc == K8S_ETOOBIG)
+        rc = tqu__seterr(err, errlen, rc, "%s: larger than %zu bytes", path, out->cap);
+    else if (rc == K8S_ENOMEM)
+        rc = tqu__seterr(err, errlen, rc, "%s: out of memory", path);
+    if (rc == K8S_OK && !out->data && (rc = k8s_buf_add(out, "", 0)) != K8S_OK)
+        rc = tqu__seterr(err, errlen, rc, "%s: out of memory", path);
     if (rc)
         k8s_buf_release(out);
     return rc;
 }
 
-int tqu_sha256_file(const char *path, char hex[65], char *err, size_t errlen)
+typedef struct digest {
+    EVP_MD_CTX *ctx;
+    uint64_t bytes;
+    int failed;
+} digest;
+
+static int digest_chunk(void *ud, const void *data, size_t len)
 {
-    unsigned char chunk[32768], md[EVP_MAX_MD_SIZE];
+    digest *d = ud;
+    d->bytes += len;
+    if (EVP_DigestUpdate(d->ctx, data, len))
+        return K8S_OK;
+    d->failed = 1;
+    return K8S_EIO;
+}
+
+int tqu_sha256_file(const char *path, char hex[65], uint64_t *bytes, char *err, size_t errlen)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = NULL;
-    int fd = -1, rc = K8S_EIO;
+    digest d = { NULL, 0, 0 };
+    int rc;
 
     if (hex)
         hex[0] = '\0';
     if (!path || !hex)
         return tqu__seterr(err, errlen, K8S_EINVAL, "sha256: no path");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-    ctx = EVP_MD_CTX_new();
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+    d.ctx = EVP_MD_CTX_new();
+    if (!d.ctx || !EVP_DigestInit_ex(d.ctx, EVP_sha256(), NULL)) {
         rc = tqu__seterr(err, errlen, K8S_ENOMEM, "%s: sha256: cannot set up the digest", path);
         goto out;
     }
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            tqu__seterr(err, errlen, K8S_EIO, "%s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        if (!EVP_DigestUpdate(ctx, chunk, (size_t)n)) {
-            tqu__seterr(err, errlen, K8S_EIO, "%s: sha256 update failed", path);
-            goto out;
-        }
-    }
-    if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32) {
-        tqu__seterr(err, errlen, K8S_EIO, "%s: sha256 final failed", path);
+    rc = tqu_read_chunks(path, digest_chunk, &d, err, errlen);
+    if (rc == K8S_OK && (!EVP_DigestFinal_ex(d.ctx, md, &mdlen) || mdlen != 32))
+        d.failed = 1;
+    if (d.failed)
+        rc = tqu__seterr(err, errlen, K8S_EIO, "%s: sha256 failed", path);
+    if (rc)
         goto out;
-    }
     for (unsigned int i = 0; i < mdlen; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    rc = K8S_OK;
+    if (bytes)
+        *bytes = d.bytes;
 out:
-    EVP_MD_CTX_free(ctx);
-    if (fd >= 0)
-        close(fd);
+    EVP_MD_CTX_free(d.ctx);
     return rc;
 }
 
@@ -297,13 +438,8 @@ int tqu_read_tail(const char *path, size_t max_bytes, size_t max_lines, k8s_buf 
     if (!max_bytes)
         max_bytes = 65536;
     k8s_buf_reset(out);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0) {
-        rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
+    if ((fd = open_stat(path, &st, err, errlen)) < 0)
+        return K8S_EIO;
     if (!S_ISREG(st.st_mode)) {
         rc = tqu__seterr(err, errlen, K8S_EINVAL, "%s: not a regular file", path);
         goto out;

@@ -373,17 +373,7 @@ const tqu_paas_component *tqu_paas_component_get(const tqu_paas_result *r, const
     return NULL;
 }
 
-static void msg_add(tqu_paas_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void msg_add(tqu_paas_result *r, const char *fmt, ...)
-{
-    size_t off = strlen(r->message);
-    va_list ap;
-    if (off + 1 >= sizeof(r->message))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(r->message + off, sizeof(r->message) - off, fmt, ap);
-    va_end(ap);
-}
+#define msg_add(r, ...) tqu__appendf((r)->message, sizeof((r)->message), NULL, __VA_ARGS__)
 
 /* "es, flink" of the failed components with edr == want (or any, want < 0). */
 static size_t list_failed(tqu_paas_result *r, int want)
@@ -501,41 +491,25 @@ int tqu_paas_classify_text(const char *text, size_t len, int exit_code, tqu_paas
     return rc;
 }
 
+static int feed_chunk(void *ud, const void *data, size_t len)
+{
+    return tqu_paas_feed(ud, data, len);
+}
+
 int tqu_paas_classify_file(const char *path, int exit_code, tqu_paas_result *r,
                            char *err, size_t errlen)
 {
-    char chunk[16384];
-    int fd = -1, rc;
+    int rc;
 
     if (!path || !r)
         return tqu__seterr(err, errlen, K8S_EINVAL, "paas_check output: no file given");
     if ((rc = tqu_paas_init(r)) != K8S_OK)
         return tqu__seterr(err, errlen, rc, "%s: out of memory", path);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = tqu__seterr(err, errlen, K8S_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = tqu__seterr(err, errlen, K8S_EIO, "%s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        if ((rc = tqu_paas_feed(r, chunk, (size_t)n)) != K8S_OK) {
-            tqu__seterr(err, errlen, rc, "%s: out of memory", path);
-            goto out;
-        }
-    }
-    if ((rc = tqu_paas_finish(r, exit_code)) != K8S_OK)
+    rc = tqu_read_chunks(path, feed_chunk, r, err, errlen);
+    if (rc == K8S_ENOMEM)           /* from tqu_paas_feed; a read error is named already */
         tqu__seterr(err, errlen, rc, "%s: out of memory", path);
-out:
-    if (fd >= 0)
-        close(fd);
+    if (rc == K8S_OK && (rc = tqu_paas_finish(r, exit_code)) != K8S_OK)
+        tqu__seterr(err, errlen, rc, "%s: out of memory", path);
     if (rc)
         tqu_paas_release(r);
     return rc;

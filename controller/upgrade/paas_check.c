@@ -53,7 +53,7 @@ void tqu__step_paas(tqu_job *job, tqu_outcome *o)
                            "--actions=paas_check", NULL };
     tqu_child_spec cs = { .prefix = run->ctl->opts->exec_prefix, .argv = (char *const *)argv, .cwd = cwd,
                           .log_path = log, .log_truncate = 1,
-                          .timeout_ms = (long)(run->spec.timeout_paas_s * 1000), .cancel = &run->ctl->stopping };
+                          .timeout_ms = tqu_duration_ms(run->spec.timeout_paas_s), .cancel = &run->ctl->stopping };
     tqu__format_cmd(run, (char *const *)argv, 0, cmd, sizeof(cmd));
     tqu_log(TQU_INFO, "running the PaaS check", "key", run->key, "command", cmd, "cwd", cwd, NULL);
     if (tqu_child_run(&cs, &r)) {

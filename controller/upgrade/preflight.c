@@ -225,9 +225,9 @@ static int clock_item(void *ud, const cJSON *l, int restart)
         return 0;
     const char *renew = k8s_json_str(l, "spec", "renewTime", NULL);
     long long dur = k8s_json_int(l, 40, "spec", "leaseDurationSeconds", NULL);
-    time_t t = renew ? tqu_parse_time(renew) : -1;
+    time_t t;
     c->leases++;
-    if (t < 0)
+    if (!renew || k8s_time_parse(renew, &t) != K8S_OK)
         return 0;
     double ahead = difftime(t, c->now), behind = difftime(c->now, t);
     const char *what = NULL;

@@ -150,6 +150,24 @@ static void route_release(tqu_route *r)
     memset(r, 0, sizeof(*r));
 }
 
+/*
+ * The number of items of the list at key (1 to max) into *n, or the
+ * failure: "<key>: expected <kind>, found ...", "<key>: the list is
+ * empty", "<key>: more than <max> <unit>".
+ */
+static int list_len(loader *ld, const yaml_node_t *seq, const char *key, const char *kind, size_t max,
+                    const char *unit, size_t *n)
+{
+    if (seq->type != YAML_SEQUENCE_NODE)
+        return fail_at(ld, seq, "%s: expected %s, found %s", key, kind, node_kind(seq));
+    *n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (*n == 0)
+        return fail_at(ld, seq, "%s: the list is empty", key);
+    if (*n > max)
+        return fail_at(ld, seq, "%s: more than %zu %s", key, max, unit);
+    return K8S_OK;
+}
+
 static int load_sources(loader *ld, const yaml_node_t *seq, tqu_route *r)
 {
     size_t n, i = 0;
@@ -157,13 +175,8 @@ static int load_sources(loader *ld, const yaml_node_t *seq, tqu_route *r)
     char what[48];
     int rc;
 
-    if (seq->type != YAML_SEQUENCE_NODE)
-        return fail_at(ld, seq, "sources: expected a list of versions, found %s", node_kind(seq));
-    n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-    if (n == 0)
-        return fail_at(ld, seq, "sources: the list is empty");
-    if (n > TQU_ROUTES_MAX_SOURCES)
-        return fail_at(ld, seq, "sources: more than %d versions", TQU_ROUTES_MAX_SOURCES);
+    if ((rc = list_len(ld, seq, "sources", "a list of versions", TQU_ROUTES_MAX_SOURCES, "versions", &n)))
+        return rc;
     free(r->sources);
     r->nsources = 0;
     r->sources = calloc(n, sizeof(*r->sources));
@@ -245,13 +258,8 @@ static int load_routes(loader *ld, const yaml_node_t *seq, tqu_routes *t)
     size_t n, i = 0;
     int rc;
 
-    if (seq->type != YAML_SEQUENCE_NODE)
-        return fail_at(ld, seq, "routes: expected a list, found %s", node_kind(seq));
-    n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-    if (n == 0)
-        return fail_at(ld, seq, "routes: the list is empty");
-    if (n > TQU_ROUTES_MAX_ROUTES)
-        return fail_at(ld, seq, "routes: more than %d routes", TQU_ROUTES_MAX_ROUTES);
+    if ((rc = list_len(ld, seq, "routes", "a list", TQU_ROUTES_MAX_ROUTES, "routes", &n)))
+        return rc;
     if (t->routes)
         return fail_at(ld, seq, "key \"routes\" appears twice");
     t->routes = calloc(n, sizeof(*t->routes));

@@ -2,85 +2,74 @@
  * spec.c - parse a TianqingUpgrade's spec (see spec.h).
  */
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "spec.h"
 
-double tqu_parse_duration(const char *s)
+int tqu_parse_duration(const char *s, double *secs)
 {
-    double total = 0;
+    /* nanoseconds per unit; "ms" before "m" */
+    static const struct { const char *name; size_t len; unsigned long long ns; } units[] = {
+        { "ns", 2, 1 }, { "us", 2, 1000 }, { "\xc2\xb5s", 3, 1000 }, { "\xce\xbcs", 3, 1000 },
+        { "ms", 2, 1000000 }, { "s", 1, 1000000000ULL }, { "m", 1, 60000000000ULL },
+        { "h", 1, 3600000000000ULL },
+    };
+    const size_t nunits = sizeof(units) / sizeof(units[0]);
+    const unsigned long long max_ns = (unsigned long long)TQU_DURATION_MAX_S * 1000000000ULL;
+    unsigned long long total = 0;     /* exact, as Go counts: never above max_ns */
+    int too_long = 0;
     const char *p = s;
 
-    if (!s || !*s)
-        return -1;
+    if (!s || !*s || !secs)
+        return K8S_EINVAL;
     while (*p) {
-        char *end;
+        unsigned long long v = 0, unit, part;
+        double frac = 0, scale = 1;
+        size_t u;
         if (!isdigit((unsigned char)*p))
-            return -1;
-        double v = strtod(p, &end);
-        if (end == p || v < 0 || !isfinite(v))
-            return -1;
-        p = end;
-        double unit;
-        if (strncmp(p, "ns", 2) == 0) { unit = 1e-9; p += 2; }
-        else if (strncmp(p, "us", 2) == 0) { unit = 1e-6; p += 2; }
-        else if (strncmp(p, "\xc2\xb5s", 3) == 0 || strncmp(p, "\xce\xbcs", 3) == 0) { unit = 1e-6; p += 3; }
-        else if (strncmp(p, "ms", 2) == 0) { unit = 1e-3; p += 2; }
-        else if (*p == 's') { unit = 1; p++; }
-        else if (*p == 'm') { unit = 60; p++; }
-        else if (*p == 'h') { unit = 3600; p++; }
+            return K8S_EINVAL;
+        for (; isdigit((unsigned char)*p); p++)
+            if (v <= max_ns)               /* beyond: too long in any unit; no wrap */
+                v = v * 10 + (unsigned)(*p - '0');
+        if (*p == '.') {
+            if (!isdigit((unsigned char)*++p))
+                return K8S_EINVAL;
+            for (; isdigit((unsigned char)*p); p++)
+                frac += (*p - '0') * (scale /= 10);
+        }
+        for (u = 0; u < nunits && strncmp(p, units[u].name, units[u].len) != 0; u++)
+            ;
+        if (u == nunits)
+            return K8S_EINVAL;
+        p += units[u].len;
+        unit = units[u].ns;
+        if (too_long || v > max_ns / unit) {
+            too_long = 1;                  /* keep checking the syntax */
+            continue;
+        }
+        part = v * unit + (unsigned long long)(frac * (double)unit);
+        if (part > max_ns - total)
+            too_long = 1;
         else
-            return -1;
-        total += v * unit;
+            total += part;
     }
-    return total;
+    if (too_long)
+        return K8S_ETOOBIG;
+    *secs = (double)total / 1e9;
+    return K8S_OK;
 }
 
-time_t tqu_parse_time(const char *s)
+long tqu_duration_ms(double secs)
 {
-    struct tm tm;
-    const char *p;
-    long off = 0;
+    double ms;
 
-    if (!s)
-        return -1;
-    memset(&tm, 0, sizeof(tm));
-    p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p)
-        return -1;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return -1;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1, hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
-            return -1;
-        off = sign * (hh * 3600L + mm * 60L);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p)
-        return -1;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    return t - off;
-}
-
-void tqu_format_time(time_t t, char *buf, size_t len)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!(secs > 0))                       /* also NaN */
+        return 0;
+    ms = ceil(secs * 1000);
+    return ms < (double)LONG_MAX ? (long)ms : LONG_MAX;
 }
 
 static const char *str_or(const cJSON *spec, const char *dflt, const char *a, const char *b)
@@ -97,6 +86,24 @@ static long long int_or(const cJSON *spec, long long dflt, const char *a, const 
 static int bool_or(const cJSON *spec, int dflt, const char *a, const char *b)
 {
     return b ? k8s_json_bool(spec, dflt, a, b, NULL) : k8s_json_bool(spec, dflt, a, NULL);
+}
+
+/* spec.timeouts.<key> (dflt when absent) into *secs: 0, or K8S_EINVAL with msg set. */
+static int parse_timeout(const cJSON *spec, const char *key, const char *dflt, double *secs,
+                         char *msg, size_t msg_len)
+{
+    const char *t = str_or(spec, dflt, "timeouts", key);
+    int rc = tqu_parse_duration(t, secs);
+
+    if (rc == K8S_ETOOBIG)
+        snprintf(msg, msg_len, "spec.timeouts.%s: \"%.64s\" is longer than %s, the longest time limit "
+                 "supported", key, t, TQU_DURATION_MAX_TEXT);
+    else if (rc != K8S_OK || *secs <= 0)
+        snprintf(msg, msg_len, "spec.timeouts.%s: \"%.64s\" is not a positive duration such as %s", key, t,
+                 dflt);
+    else
+        return K8S_OK;
+    return K8S_EINVAL;
 }
 
 #define FAIL(r, ...) do { *reason = (r); snprintf(msg, msg_len, __VA_ARGS__); return K8S_EINVAL; } while (0)
@@ -135,11 +142,9 @@ int tqu_spec_parse(const cJSON *obj, tqu_spec *s, const char **reason, char *msg
         s->window_end_text = k8s_json_str(win, "end", NULL);
         if (!s->window_start_text || !s->window_end_text)
             FAIL("InvalidWindow", "spec.window: both start and end are required");
-        s->window_start = tqu_parse_time(s->window_start_text);
-        s->window_end = tqu_parse_time(s->window_end_text);
-        if (s->window_start < 0)
+        if (k8s_time_parse(s->window_start_text, &s->window_start) != K8S_OK)
             FAIL("InvalidWindow", "spec.window.start: \"%s\" is not an RFC 3339 time with a zone", s->window_start_text);
-        if (s->window_end < 0)
+        if (k8s_time_parse(s->window_end_text, &s->window_end) != K8S_OK)
             FAIL("InvalidWindow", "spec.window.end: \"%s\" is not an RFC 3339 time with a zone", s->window_end_text);
         if (s->window_end <= s->window_start)
             FAIL("InvalidWindow", "spec.window: end %s is not after start %s", s->window_end_text,
@@ -178,16 +183,12 @@ int tqu_spec_parse(const cJSON *obj, tqu_spec *s, const char **reason, char *msg
     s->cdn_cache_host_path = str_or(spec, "/qaxdata/s/services/data/darwin-cdn-data", "cdn", "cacheHostPath");
     s->cdn_anti_affinity = bool_or(spec, 1, "cdn", "antiAffinity");
 
-    const char *t;
-    t = str_or(spec, "15m", "timeouts", "paasCheck");
-    if ((s->timeout_paas_s = tqu_parse_duration(t)) <= 0)
-        FAIL("InvalidSpec", "spec.timeouts.paasCheck: \"%s\" is not a positive duration such as 15m", t);
-    t = str_or(spec, "3h", "timeouts", "upgrade");
-    if ((s->timeout_upgrade_s = tqu_parse_duration(t)) <= 0)
-        FAIL("InvalidSpec", "spec.timeouts.upgrade: \"%s\" is not a positive duration such as 3h", t);
-    t = str_or(spec, "20m", "timeouts", "verify");
-    if ((s->timeout_verify_s = tqu_parse_duration(t)) <= 0)
-        FAIL("InvalidSpec", "spec.timeouts.verify: \"%s\" is not a positive duration such as 20m", t);
+    if (parse_timeout(spec, "paasCheck", "15m", &s->timeout_paas_s, msg, msg_len) ||
+        parse_timeout(spec, "upgrade", "3h", &s->timeout_upgrade_s, msg, msg_len) ||
+        parse_timeout(spec, "verify", "20m", &s->timeout_verify_s, msg, msg_len)) {
+        *reason = "InvalidSpec";
+        return K8S_EINVAL;
+    }
 
     /* paths must be absolute; the schema says so too, but a controller
      * that runs commands in them checks again */

@@ -49,14 +49,25 @@ typedef struct tqu_spec {
 int tqu_spec_parse(const cJSON *obj, tqu_spec *spec, const char **reason,
                    char *msg, size_t msg_len);
 
-/* Go-style duration ("1h30m", "90s", "1.5h") in seconds; -1 when malformed. */
-double tqu_parse_duration(const char *s);
+/* The longest time limit a spec may set: a year. */
+#define TQU_DURATION_MAX_S (365.0 * 24 * 3600)
+#define TQU_DURATION_MAX_TEXT "8760h (365 days)"
 
-/* RFC 3339 date-time with zone ("2026-12-05T22:00:00+08:00", "...Z",
- * fractions allowed) to Unix seconds; -1 when malformed. */
-time_t tqu_parse_time(const char *s);
+/*
+ * A Go-style duration as the CRD's pattern allows it: one or more
+ * <digits>[.<digits>]<unit>, unit ns, us, µs, μs, ms, s, m or h ("1h30m",
+ * "90s", "1.5h"), in seconds into *secs. K8S_EINVAL when malformed (also
+ * signs, spaces, exponents, hex, ".5h"); K8S_ETOOBIG when longer than
+ * TQU_DURATION_MAX_S, however many digits it has ("99999999h"). *secs is
+ * unchanged on failure.
+ */
+int tqu_parse_duration(const char *s, double *secs);
 
-/* Unix seconds to RFC 3339 UTC ("2026-12-05T14:00:00Z"). */
-void tqu_format_time(time_t t, char *buf, size_t len);
+/*
+ * Seconds as the milliseconds of a tqu_child_spec.timeout_ms, without
+ * overflow: 0 for secs <= 0 (or NaN), else rounded up (a positive limit
+ * never becomes 0, "none"), at most LONG_MAX.
+ */
+long tqu_duration_ms(double secs);
 
 #endif

@@ -37,17 +37,6 @@ int tqu_template_default_dir(const char *packages_root, char *buf, size_t len)
 
 /* ------------------------------------------------------------- timestamps */
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's algorithm). */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long long)doe - 719468;
-}
-
 static unsigned digits(const char *s, int n)
 {
     unsigned v = 0;
@@ -59,10 +48,9 @@ static unsigned digits(const char *s, int n)
 /* YYYYMMDD[hhmm[ss[SSS]]] -> ms, validating every field. */
 static int calendar_ms(const char *s, size_t len, long long *ms)
 {
-    static const unsigned mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     unsigned y = digits(s, 4), mo = digits(s + 4, 2), d = digits(s + 6, 2);
     unsigned h = 0, mi = 0, sec = 0, milli = 0;
-    int leap;
+    time_t t;
 
     if (len >= 12) {
         h = digits(s + 8, 2);
@@ -72,12 +60,9 @@ static int calendar_ms(const char *s, size_t len, long long *ms)
         sec = digits(s + 12, 2);
     if (len >= 17)
         milli = digits(s + 14, 3);
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
+    if (y < 1970 || k8s_time_from_utc((int)y, (int)mo, (int)d, (int)h, (int)mi, (int)sec, &t) != K8S_OK)
         return K8S_EINVAL;
-    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (mo == 2 && d == 29 && !leap)
-        return K8S_EINVAL;
-    *ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000LL + sec * 1000LL + milli;
+    *ms = (long long)t * 1000 + milli;
     return K8S_OK;
 }
 
@@ -166,17 +151,7 @@ static int cmp_name(const void *a, const void *b)
 }
 
 /* Append to out->message (truncating quietly: it is a bounded one-liner). */
-static void msg_add(tqu_template *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void msg_add(tqu_template *out, const char *fmt, ...)
-{
-    size_t off = strlen(out->message);
-    va_list ap;
-    if (off + 1 >= sizeof(out->message))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(out->message + off, sizeof(out->message) - off, fmt, ap);
-    va_end(ap);
-}
+#define msg_add(out, ...) tqu__appendf((out)->message, sizeof((out)->message), NULL, __VA_ARGS__)
 
 /* "a, b, c and 3 more" of l->v[from..to). */
 static void msg_list(tqu_template *out, const cand_list *l, size_t from, size_t to)
@@ -259,10 +234,25 @@ static int explicit_template(const char *path, tqu_template *out)
     return K8S_OK;
 }
 
+/* Choose the discovered template dir/name, of this kind: 0, or the failure (out->reason set). */
+static int choose(tqu_template *out, const char *dir, const char *name, tqu_template_kind kind)
+{
+    char full[PATH_MAX], why[256];
+    int rc;
+
+    if (join(full, sizeof(full), dir, name) < 0)
+        return fail(out, K8S_EINVAL, "TemplateUnreadable", "%s/%s: path too long", dir, name);
+    if ((rc = check_readable(full, why, sizeof(why))) != K8S_OK)
+        return fail(out, K8S_EIO, "TemplateUnreadable", "%s: %s", full, why);
+    strcpy(out->path, full);
+    out->kind = kind;
+    return K8S_OK;
+}
+
 int tqu_template_find(const char *dir, const char *explicit_path, tqu_template *out)
 {
     cand_list upd = { 0 }, inst = { 0 }, odd = { 0 };
-    char ignored[600] = "", full[PATH_MAX], why[256];
+    char ignored[600] = "";
     size_t nignored = 0, iglen = 0;
     DIR *d = NULL;
     struct dirent *de;
@@ -340,19 +330,11 @@ int tqu_template_find(const char *dir, const char *explicit_path, tqu_template *
             msg_add(out, ": set spec.template to the one written by the last upgrade");
             goto out;
         }
-        if (join(full, sizeof(full), dir, upd.v[0].name) < 0) {
-            rc = fail(out, K8S_EINVAL, "TemplateUnreadable", "%s/%s: path too long", dir, upd.v[0].name);
+        if ((rc = choose(out, dir, upd.v[0].name, TQU_TEMPLATE_UPDATE)) != K8S_OK)
             goto out;
-        }
-        if ((rc = check_readable(full, why, sizeof(why))) != K8S_OK) {
-            rc = fail(out, K8S_EIO, "TemplateUnreadable", "%s: %s", full, why);
-            goto out;
-        }
-        strcpy(out->path, full);
-        out->kind = TQU_TEMPLATE_UPDATE;
         out->time_ms = upd.v[0].ms;
         msg_add(out, "using %s: the newest of %zu update template%s by the timestamp in the name",
-                full, upd.n, upd.n == 1 ? "" : "s");
+                out->path, upd.n, upd.n == 1 ? "" : "s");
         if (upd.n > 1) {
             msg_add(out, " (older: ");
             msg_list(out, &upd, 1, upd.n);
@@ -369,18 +351,10 @@ int tqu_template_find(const char *dir, const char *explicit_path, tqu_template *
         msg_add(out, "): set spec.template to the one written by the last upgrade");
         goto out;
     } else if (inst.n == 1) {
-        if (join(full, sizeof(full), dir, inst.v[0].name) < 0) {
-            rc = fail(out, K8S_EINVAL, "TemplateUnreadable", "%s/%s: path too long", dir, inst.v[0].name);
+        if ((rc = choose(out, dir, inst.v[0].name, TQU_TEMPLATE_INSTALL)) != K8S_OK)
             goto out;
-        }
-        if ((rc = check_readable(full, why, sizeof(why))) != K8S_OK) {
-            rc = fail(out, K8S_EIO, "TemplateUnreadable", "%s: %s", full, why);
-            goto out;
-        }
-        strcpy(out->path, full);
-        out->kind = TQU_TEMPLATE_INSTALL;
         msg_add(out, "using %s: no darwin_update_template_<timestamp>.yaml (never upgraded), the one install template",
-                full);
+                out->path);
     } else if (inst.n == 0) {
         rc = fail(out, K8S_EINVAL, "TemplateNotFound",
                   "no darwin template in %s (neither darwin_update_template_<timestamp>.yaml nor darwin_template_<deployID>.yaml)",

@@ -71,7 +71,9 @@ void tqu__step_verify(tqu_job *job, tqu_outcome *o)
         return;
     }
     const char *started = k8s_json_str(tqu_status_step(run->status, run->wf, TQU_STEP_VERIFY), "startedAt", NULL);
-    time_t t0 = started ? tqu_parse_time(started) : time(NULL);
+    time_t t0 = time(NULL);
+    if (started && k8s_time_parse(started, &t0) != K8S_OK)
+        t0 = 0;          /* unreadable: the step has waited long enough */
     double waited = difftime(time(NULL), t0);
     long missing = v.total - v.ready;
     if (waited > run->spec.timeout_verify_s) {

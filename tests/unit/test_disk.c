@@ -559,6 +559,121 @@ static void test_write_atomic(void **state)
     k8s_buf_release(&b);
 }
 
+/* Entries of the test folder whose name contains part. */
+static int count_named(const char *part)
+{
+    DIR *d = opendir(tmp);
+    struct dirent *de;
+    int n = 0;
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL)
+        n += strstr(de->d_name, part) != NULL;
+    closedir(d);
+    return n;
+}
+
+/* The steps under every atomic write: begin, write the fd, commit or abort. */
+static void test_atomic_steps(void **state)
+{
+    char err[512], name[300];
+    struct stat st;
+    k8s_buf b;
+    tqu_atomic a;
+    int dirfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    (void)state;
+    k8s_buf_init(&b, 0);
+    assert_true(dirfd >= 0);
+
+    /* streamed, seeked back and truncated, committed without replacing */
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, "s.json", 0640, (uid_t)-1, (gid_t)-1), 0);
+    assert_int_equal(count_named(".s.json.tmp."), 1);
+    assert_int_equal(write(a.fd, "draft", 5), 5);
+    assert_int_equal(ftruncate(a.fd, 0), 0);
+    assert_int_equal(lseek(a.fd, 0, SEEK_SET), 0);
+    assert_int_equal(write(a.fd, "final", 5), 5);
+    assert_int_equal(access(in_tmp("s.json"), F_OK), -1);          /* nothing before commit */
+    assert_int_equal(tqu_atomic_commit(&a, TQU_ATOMIC_NOREPLACE), 0);
+    assert_int_equal(a.committed, 1);
+    assert_string_equal(a.op, "");
+    tqu_atomic_abort(&a);                                           /* a no-op now */
+    assert_int_equal(tqu_read_file(in_tmp("s.json"), 0, &b, err, sizeof(err)), K8S_OK);
+    assert_string_equal(b.data, "final");
+    assert_int_equal(stat(in_tmp("s.json"), &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0640);
+    assert_int_equal(count_named(".tmp."), 0);
+
+    /* NOREPLACE: an existing file is kept, EEXIST, the temp file removed */
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, "s.json", 0600, (uid_t)-1, (gid_t)-1), 0);
+    assert_int_equal(write(a.fd, "other", 5), 5);
+    assert_int_equal(tqu_atomic_commit(&a, TQU_ATOMIC_NOREPLACE), EEXIST);
+    assert_string_equal(a.op, "rename");
+    assert_int_equal(a.committed, 0);
+    assert_int_equal(tqu_read_file(in_tmp("s.json"), 0, &b, err, sizeof(err)), K8S_OK);
+    assert_string_equal(b.data, "final");
+    assert_int_equal(count_named(".tmp."), 0);
+    /* without the flag it replaces */
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, "s.json", 0600, (uid_t)-1, (gid_t)-1), 0);
+    assert_int_equal(write(a.fd, "new", 3), 3);
+    assert_int_equal(tqu_atomic_commit(&a, 0), 0);
+    assert_int_equal(tqu_read_file(in_tmp("s.json"), 0, &b, err, sizeof(err)), K8S_OK);
+    assert_string_equal(b.data, "new");
+
+    /* abort: the temp file goes, the target is untouched; twice is fine */
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, "s.json", 0600, (uid_t)-1, (gid_t)-1), 0);
+    assert_int_equal(write(a.fd, "lost", 4), 4);
+    tqu_atomic_abort(&a);
+    tqu_atomic_abort(&a);
+    assert_int_equal(a.fd, -1);
+    assert_int_equal(count_named(".tmp."), 0);
+    assert_int_equal(tqu_read_file(in_tmp("s.json"), 0, &b, err, sizeof(err)), K8S_OK);
+    assert_string_equal(b.data, "new");
+    /* commit after abort, or without begin */
+    assert_int_equal(tqu_atomic_commit(&a, 0), EBADF);
+    tqu_atomic_init(&a);
+    tqu_atomic_abort(&a);
+    assert_int_equal(tqu_atomic_commit(&a, 0), EBADF);
+
+    /* refusals, each naming the step */
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, "a/b", 0600, (uid_t)-1, (gid_t)-1), EINVAL);
+    assert_string_equal(a.op, "create");
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, "", 0600, (uid_t)-1, (gid_t)-1), EINVAL);
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, NULL, 0600, (uid_t)-1, (gid_t)-1), EINVAL);
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, name, 0600, (uid_t)-1, (gid_t)-1), ENAMETOOLONG);
+    name[NAME_MAX - 12] = '\0';                  /* the longest that leaves room for ".tmp.XXXXXX" */
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, name, 0600, (uid_t)-1, (gid_t)-1), 0);
+    assert_int_equal(tqu_atomic_commit(&a, 0), 0);
+    assert_int_equal(tqu_atomic_begin(&a, -1, "x", 0600, (uid_t)-1, (gid_t)-1), EBADF);
+    assert_string_equal(a.op, "create");
+    assert_int_equal(a.fd, -1);
+    assert_int_equal(mkdir(in_tmp("d"), 0755), 0);
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, "d", 0600, (uid_t)-1, (gid_t)-1), 0);
+    assert_int_equal(tqu_atomic_commit(&a, 0), EISDIR);
+    assert_string_equal(a.op, "rename");
+    assert_int_equal(count_named(".tmp."), 0);
+
+    /* the name is copied: the caller may reuse its buffer before commit */
+    char nbuf[32];
+    snprintf(nbuf, sizeof(nbuf), "first.json");
+    assert_int_equal(tqu_atomic_begin(&a, dirfd, nbuf, 0600, (uid_t)-1, (gid_t)-1), 0);
+    snprintf(nbuf, sizeof(nbuf), "second.log");
+    assert_int_equal(tqu_atomic_commit(&a, TQU_ATOMIC_NOREPLACE), 0);
+    assert_int_equal(access(in_tmp("first.json"), F_OK), 0);
+    assert_int_equal(access(in_tmp("second.log"), F_OK), -1);
+
+    /* the names of many at once never clash */
+    tqu_atomic many[64];
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(tqu_atomic_begin(&many[i], dirfd, "m", 0600, (uid_t)-1, (gid_t)-1), 0);
+    assert_int_equal(count_named(".m.tmp."), 64);
+    for (int i = 0; i < 64; i++)
+        tqu_atomic_abort(&many[i]);
+    assert_int_equal(count_named(".m.tmp."), 0);
+    close(dirfd);
+    k8s_buf_release(&b);
+}
+
 static void test_mkdir_p(void **state)
 {
     char err[512], path[PATH_MAX];
@@ -584,12 +699,14 @@ static void test_mkdir_p(void **state)
 static void test_sha256(void **state)
 {
     char hex[65], err[256];
+    uint64_t bytes = 0;
     (void)state;
     assert_int_equal(tqu_write_file_atomic(in_tmp("abc"), "abc", 3, 0644, NULL, 0), K8S_OK);
-    assert_int_equal(tqu_sha256_file(in_tmp("abc"), hex, err, sizeof(err)), K8S_OK);
+    assert_int_equal(tqu_sha256_file(in_tmp("abc"), hex, &bytes, err, sizeof(err)), K8S_OK);
     assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(bytes, 3);
     assert_int_equal(tqu_write_file_atomic(in_tmp("e"), "", 0, 0644, NULL, 0), K8S_OK);
-    assert_int_equal(tqu_sha256_file(in_tmp("e"), hex, err, sizeof(err)), K8S_OK);
+    assert_int_equal(tqu_sha256_file(in_tmp("e"), hex, NULL, err, sizeof(err)), K8S_OK);
     assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     /* bigger than one read: 1,000,000 x 'a' */
     char *a = malloc(1000000);
@@ -597,12 +714,15 @@ static void test_sha256(void **state)
     memset(a, 'a', 1000000);
     assert_int_equal(tqu_write_file_atomic(in_tmp("million"), a, 1000000, 0644, NULL, 0), K8S_OK);
     free(a);
-    assert_int_equal(tqu_sha256_file(in_tmp("million"), hex, err, sizeof(err)), K8S_OK);
+    assert_int_equal(tqu_sha256_file(in_tmp("million"), hex, &bytes, err, sizeof(err)), K8S_OK);
     assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-    assert_int_equal(tqu_sha256_file(in_tmp("gone"), hex, err, sizeof(err)), K8S_EIO);
+    assert_int_equal(bytes, 1000000);
+    bytes = 7;
+    assert_int_equal(tqu_sha256_file(in_tmp("gone"), hex, &bytes, err, sizeof(err)), K8S_EIO);
     assert_string_equal(hex, "");
     assert_contains(err, "gone: No such file or directory");
-    assert_int_equal(tqu_sha256_file(tmp, hex, err, sizeof(err)), K8S_EIO);
+    assert_int_equal(bytes, 7);
+    assert_int_equal(tqu_sha256_file(tmp, hex, NULL, err, sizeof(err)), K8S_EIO);
     assert_contains(err, "Is a directory");
 }
 
@@ -692,6 +812,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_real_walk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_walk_many_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_atomic_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sha256, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_tail, setup, teardown),

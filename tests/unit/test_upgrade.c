@@ -2,6 +2,8 @@
  * test_upgrade.c - the step machine's status transitions (upgrade.c) and
  * the spec parser (spec.c): no I/O, just JSON in and out.
  */
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -293,7 +295,7 @@ static void test_spec_defaults_and_window(void **state)
     assert_int_equal(s.has_window, 1);
     /* 22:00 at +08:00 is 14:00 UTC */
     char t[40];
-    tqu_format_time(s.window_start, t, sizeof(t));
+    k8s_time_format(s.window_start, -1, t, sizeof(t));
     assert_string_equal(t, "2026-12-05T14:00:00Z");
     assert_int_equal((long)(s.window_end - s.window_start), 6 * 3600);
     cJSON_Delete(obj);
@@ -336,24 +338,110 @@ static void test_spec_refusals(void **state)
     }
 }
 
-static void test_durations_and_times(void **state)
+static double dur(const char *s)
+{
+    double v = -7;
+    assert_int_equal(tqu_parse_duration(s, &v), K8S_OK);
+    return v;
+}
+
+static void test_durations(void **state)
+{
+    static const char *const bad[] = {
+        "", "15", "-5m", "+5m", "5 m", " 5m", "5m ", "m", "1.5", "1.h", ".5h", "1e3s", "0x10s", "1E3s",
+        "inf", "nanh", "5mm", "5M", "5H", "1d", "1hx", "1h-1m", "1,5h", "\xc2\xb5", "1\xc2\xb5",
+    };
+    static const char *const too_long[] = {
+        "8760h1ns", "8760.000001h", "525601m", "31536001s", "99999999h", "8759h60m1s",
+        "999999999999999999999999999999999999999999999999999999999999999h",
+        "1h99999999999999999999999999999999999999999999999999999999999999999999999999999999999ns",
+    };
+    double v;
+    (void)state;
+    assert_true(dur("15m") == 900);
+    assert_true(dur("1h30m") == 5400);
+    assert_true(dur("1.5h") == 5400);
+    assert_true(dur("500ms") == 0.5);
+    assert_true(dur("90s") == 90);
+    assert_true(dur("1ns") == 1e-9);
+    assert_true(dur("1us") == 1e-6 && dur("1\xc2\xb5s") == 1e-6 && dur("1\xce\xbcs") == 1e-6);
+    assert_true(dur("0s") == 0);
+    assert_true(dur("0001h") == 3600);
+    assert_true(dur("1h1h") == 7200);
+    /* the longest accepted, however written */
+    assert_true(dur("8760h") == TQU_DURATION_MAX_S);
+    assert_true(dur("525600m") == TQU_DURATION_MAX_S);
+    assert_true(dur("31536000s") == TQU_DURATION_MAX_S);
+    assert_true(dur("31536000000000000ns") == TQU_DURATION_MAX_S);
+    assert_true(dur("8759h59m59.5s") == TQU_DURATION_MAX_S - 0.5);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = -7;
+        if (tqu_parse_duration(bad[i], &v) != K8S_EINVAL || v != -7)
+            fail_msg("\"%s\" was not refused as malformed", bad[i]);
+    }
+    for (size_t i = 0; i < sizeof(too_long) / sizeof(too_long[0]); i++) {
+        v = -7;
+        if (tqu_parse_duration(too_long[i], &v) != K8S_ETOOBIG || v != -7)
+            fail_msg("\"%s\" was not refused as too long", too_long[i]);
+    }
+    assert_int_equal(tqu_parse_duration(NULL, &v), K8S_EINVAL);
+    assert_int_equal(tqu_parse_duration("1h", NULL), K8S_EINVAL);
+}
+
+/* Seconds to a child's timeout_ms: never overflows, never turns a limit into "none". */
+static void test_duration_ms(void **state)
 {
     (void)state;
-    assert_true(tqu_parse_duration("15m") == 900);
-    assert_true(tqu_parse_duration("1h30m") == 5400);
-    assert_true(tqu_parse_duration("1.5h") == 5400);
-    assert_true(tqu_parse_duration("500ms") == 0.5);
-    assert_true(tqu_parse_duration("") < 0);
-    assert_true(tqu_parse_duration("15") < 0);
-    assert_true(tqu_parse_duration("-5m") < 0);
-    assert_true(tqu_parse_duration("5 m") < 0);
-    assert_true(tqu_parse_duration("m") < 0);
-    assert_int_equal((long)tqu_parse_time("1970-01-01T00:00:10Z"), 10);
-    assert_int_equal((long)tqu_parse_time("1970-01-01T08:00:10+08:00"), 10);
-    assert_int_equal((long)tqu_parse_time("1970-01-01T00:00:10.123456Z"), 10);
-    assert_int_equal((long)tqu_parse_time("1970-01-01T00:00:10"), -1);
-    assert_int_equal((long)tqu_parse_time("1970-01-01T00:00:10Zjunk"), -1);
-    assert_int_equal((long)tqu_parse_time("not a time"), -1);
+    assert_int_equal(tqu_duration_ms(900), 900000);
+    assert_int_equal(tqu_duration_ms(0.5), 500);
+    assert_int_equal(tqu_duration_ms(1e-9), 1);          /* 1ns: 1 ms, not 0 = no limit */
+    assert_int_equal(tqu_duration_ms(0.0011), 2);
+    assert_int_equal(tqu_duration_ms(0), 0);
+    assert_int_equal(tqu_duration_ms(-1), 0);
+    assert_int_equal(tqu_duration_ms(NAN), 0);
+    assert_int_equal(tqu_duration_ms(TQU_DURATION_MAX_S), 31536000000L);
+    assert_int_equal(tqu_duration_ms(99999999.0 * 3600), 359999996400000L);
+    assert_int_equal(tqu_duration_ms(9.3e15), LONG_MAX);   /* * 1000 is past LONG_MAX */
+    assert_int_equal(tqu_duration_ms(1e300), LONG_MAX);
+    assert_int_equal(tqu_duration_ms(INFINITY), LONG_MAX);
+}
+
+/* The spec refuses a time limit too long to keep, and says which and why. */
+static void test_spec_timeout_bounds(void **state)
+{
+    static const struct { const char *key, *value, *msg; } cases[] = {
+        { "upgrade", "99999999h", "spec.timeouts.upgrade: \"99999999h\" is longer than 8760h (365 days)" },
+        { "paasCheck", "8760h1s", "spec.timeouts.paasCheck: \"8760h1s\" is longer than 8760h" },
+        { "verify", "0s", "spec.timeouts.verify: \"0s\" is not a positive duration such as 20m" },
+        { "verify", "1e3s", "spec.timeouts.verify: \"1e3s\" is not a positive duration" },
+    };
+    char json[1024], msg[512];
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tqu_spec s;
+        const char *reason = NULL;
+        snprintf(json, sizeof(json),
+                 "{\"spec\":{\"fromVersion\":\"1.1.1.1\",\"initialVersion\":\"1.1.1.1\",\"toVersion\":\"1.1.1.2\","
+                 "\"machines\":3,\"ssh\":{\"passwordSecretRef\":{\"name\":\"s\",\"key\":\"k\"}},"
+                 "\"timeouts\":{\"%s\":\"%s\"}}}", cases[i].key, cases[i].value);
+        cJSON *obj = parse(json);
+        msg[0] = '\0';
+        assert_int_equal(tqu_spec_parse(obj, &s, &reason, msg, sizeof(msg)), K8S_EINVAL);
+        assert_string_equal(reason, "InvalidSpec");
+        if (!strstr(msg, cases[i].msg))
+            fail_msg("case %zu: got %s", i, msg);
+        cJSON_Delete(obj);
+    }
+    snprintf(json, sizeof(json),
+             "{\"spec\":{\"fromVersion\":\"1.1.1.1\",\"initialVersion\":\"1.1.1.1\",\"toVersion\":\"1.1.1.2\","
+             "\"machines\":3,\"ssh\":{\"passwordSecretRef\":{\"name\":\"s\",\"key\":\"k\"}},"
+             "\"timeouts\":{\"upgrade\":\"8760h\",\"paasCheck\":\"1ns\"}}}");
+    cJSON *obj = parse(json);
+    tqu_spec s;
+    assert_int_equal(tqu_spec_parse(obj, &s, NULL, msg, sizeof(msg)), K8S_OK);
+    assert_true(s.timeout_upgrade_s == TQU_DURATION_MAX_S);
+    assert_int_equal(tqu_duration_ms(s.timeout_paas_s), 1);
+    cJSON_Delete(obj);
 }
 
 int main(void)
@@ -368,7 +456,9 @@ int main(void)
         cmocka_unit_test(test_transitions_alloc_failures),
         cmocka_unit_test(test_spec_defaults_and_window),
         cmocka_unit_test(test_spec_refusals),
-        cmocka_unit_test(test_durations_and_times),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_duration_ms),
+        cmocka_unit_test(test_spec_timeout_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,7 +15,7 @@
 # are generated next to them.
 
 CC      ?= cc
-PKGS    := libcurl libcjson yaml-0.1 openssl libwebsockets
+PKGS    := libcurl libcjson yaml-0.1 openssl libwebsockets libssh
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

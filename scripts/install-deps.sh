@@ -9,6 +9,8 @@ pkgs=(gcc make pkg-config libcurl4-openssl-dev libcjson-dev libyaml-dev
       libssl-dev libwebsockets-dev libcmocka-dev etcd-server etcd-client
       golang-go rsync jq valgrind openssl procps curl dpkg-dev
       golang-github-modern-go-reflect2-dev)
+# SSH to the access point's machines (controller/host/ssh.c) and its tests
+pkgs+=(libssh-dev openssh-server openssh-client)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -117,10 +117,10 @@ const char *tqu_ssh_fingerprint(const tqu_ssh *s)
 static int session_rc(ssh_session ses)
 {
     const char *m = ssh_get_error(ses);
-    if (!ssh_is_connected(ses) || (ssh_get_status(ses) & (SSH_CLOSED | SSH_CLOSED_ERROR)))
-        return TQU_SSH_EDROPPED;
     if (m && (strstr(m, "imeout") || strstr(m, "imed out")))
         return TQU_SSH_ETIMEOUT;
+    if (!ssh_is_connected(ses) || (ssh_get_status(ses) & (SSH_CLOSED | SSH_CLOSED_ERROR)))
+        return TQU_SSH_EDROPPED;
     if (m && (strstr(m, "closed") || strstr(m, "reset") || strstr(m, "Broken pipe")
               || strstr(m, "EOF")))
         return TQU_SSH_EDROPPED;

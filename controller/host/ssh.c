@@ -943,6 +943,32 @@ static int digest_hex(EVP_MD_CTX *ctx, int copy, char *out)
     return 0;
 }
 
+/*
+ * part -> final, atomically. SFTP v3's rename (all libssh 0.10 sends)
+ * fails when final exists; then rename(2) by `mv -f` (same folder), which
+ * replaces it in one step, so final is never missing or half written.
+ */
+static int rename_over(tqu_ssh *s, const char *part, const char *final, tqu_ssh_error *err)
+{
+    const char *argv[] = { "mv", "-f", "--", part, final, NULL };
+    tqu_ssh_exec_result r;
+    int rc;
+
+    if (sftp_rename(s->sftp, part, final) == 0)
+        return TQU_SSH_OK;
+    rc = session_rc(s->session);
+    if (rc != TQU_SSH_EPROTO)
+        return sftp_rc(s, "rename to", final, err);
+    rc = tqu_ssh_exec(s, argv, s->timeout_ms, 4096, &r, err);
+    if (rc)
+        return rc;
+    if (r.exit_status != 0)
+        rc = seterr(err, TQU_SSH_EREMOTE, "%s: mv %s %s: exit %d: %.200s", s->peer, part, final,
+                    r.exit_status, r.err);
+    tqu_ssh_exec_result_release(&r);
+    return rc;
+}
+
 int tqu_ssh_upload(tqu_ssh *s, const char *local_path, const char *remote_path,
                    const tqu_ssh_upload_opts *o, tqu_ssh_upload_result *r, tqu_ssh_error *err)
 {
@@ -1115,11 +1141,7 @@ int tqu_ssh_upload(tqu_ssh *s, const char *local_path, const char *remote_path,
                     ".part was removed", s->peer, part, rhash, r->sha256);
         goto out;
     }
-    if (sftp_rename(s->sftp, part, remote_path) < 0) {
-        rc = sftp_rc(s, "rename to", remote_path, err);
-        goto out;
-    }
-    rc = TQU_SSH_OK;
+    rc = rename_over(s, part, remote_path, err);
 out:
     if (f)
         sftp_close(f);

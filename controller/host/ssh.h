@@ -171,11 +171,12 @@ typedef struct tqu_ssh_upload_result {
  * of its content (sha256sum run remotely) equals the local prefix's, and
  * the upload continues from its end; otherwise it is started afresh. At
  * the end the sha256 of the whole .part (remote sha256sum) must equal the
- * local file's, then the .part is renamed to remote (replacing it). So
+ * local file's, then the .part is renamed to remote (SFTP rename; when
+ * remote exists, which SFTP v3 refuses, `mv -f`: one rename(2)). So
  * remote is only ever the complete, verified file; an interrupted call
  * leaves at most the .part. When remote already exists with the local
  * sha256, nothing is sent (r->already_there). The remote machine needs
- * sha256sum (coreutils) on PATH.
+ * sha256sum and mv (coreutils) on PATH.
  * Errors: EINVAL, ENOMEM, ELOCAL, EREMOTE (message has the SFTP status),
  * EVERIFY (the .part is removed), ETIMEOUT, EDROPPED, EPROTO.
  */

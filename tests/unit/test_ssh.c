@@ -488,6 +488,54 @@ static void test_upload_foreign_part_restarts(void **state)
     tqu_ssh_free(s);
 }
 
+/* The remote copy corrupted under us: ChecksumMismatch, the .part removed. */
+static void corrupt_part(void *ud, uint64_t sent, uint64_t total, double rate)
+{
+    const char *part = ud;
+    (void)total;
+    (void)rate;
+    if (sent > 0) {
+        int fd = open(part, O_WRONLY);
+        if (fd >= 0) {
+            assert_int_equal(pwrite(fd, "XXXX", 4, 0), 4);
+            close(fd);
+        }
+    }
+}
+
+static void test_upload_verify_and_replace(void **state)
+{
+    char dst[PATH_MAX + 32], part[PATH_MAX + 40];
+    tqu_ssh_upload_opts o = { .progress = corrupt_part };
+    tqu_ssh_upload_result r;
+    tqu_ssh_error err;
+    tqu_ssh *s = connect_ok();
+    FILE *f;
+    int rc;
+    (void)state;
+
+    snprintf(dst, sizeof(dst), "%s/verify.bin", g.upload);
+    snprintf(part, sizeof(part), "%s.part", dst);
+    o.ud = part;
+    rc = tqu_ssh_upload(s, g.src, dst, &o, &r, &err);
+    assert_int_equal(rc, TQU_SSH_EVERIFY);
+    assert_string_equal(tqu_ssh_reason(rc), "ChecksumMismatch");
+    assert_contains(err.message, r.sha256);
+    assert_int_equal(file_size(part), -1);
+    assert_int_equal(file_size(dst), -1);
+
+    /* an older, different file under the final name is replaced */
+    f = fopen(dst, "w");
+    assert_non_null(f);
+    fputs("old content", f);
+    fclose(f);
+    rc = tqu_ssh_upload(s, g.src, dst, NULL, &r, &err);
+    if (rc)
+        fail_msg("replace: %s: %s", tqu_ssh_reason(rc), err.message);
+    assert_true(files_equal(g.src, dst));
+    tqu_ssh_free(s);
+}
+
 static void test_upload_errors(void **state)
 {
     tqu_ssh_upload_result r;
@@ -795,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_upload_intact_with_progress),
         cmocka_unit_test(test_upload_resume_after_drop),
         cmocka_unit_test(test_upload_foreign_part_restarts),
+        cmocka_unit_test(test_upload_verify_and_replace),
         cmocka_unit_test(test_upload_errors),
         cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_password_wiped_on_success),

@@ -832,11 +832,19 @@ static void hex(const unsigned char *d, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-/* sha256sum of a remote file into hex (65 bytes). */
+/*
+ * The sha256 of a remote file into hex (65 bytes): OpenSSL's when the
+ * machine has it (three times coreutils' speed with the CPU's SHA
+ * instructions: 1 GiB is a second, not three), else sha256sum. The path
+ * is the script's $1, never part of the script.
+ */
 static int remote_sha256(tqu_ssh *s, const char *path, long timeout_ms, char *out,
                          double *secs, tqu_ssh_error *err)
 {
-    const char *argv[] = { "sha256sum", "--", path, NULL };
+    static const char script[] =
+        "case $1 in -*) ;; *) command -v openssl >/dev/null 2>&1 && "
+        "exec openssl dgst -sha256 -r \"$1\";; esac; exec sha256sum -- \"$1\"";
+    const char *argv[] = { "sh", "-c", script, "sh", path, NULL };
     tqu_ssh_exec_result r;
     const char *p;
     int rc;
@@ -848,7 +856,7 @@ static int remote_sha256(tqu_ssh *s, const char *path, long timeout_ms, char *ou
         goto out;
     p = r.out[0] == '\\' ? r.out + 1 : r.out;
     if (r.exit_status != 0 || strspn(p, "0123456789abcdef") < 64) {
-        rc = seterr(err, TQU_SSH_EREMOTE, "%s: sha256sum %s: exit %d: %.200s", s->peer, path,
+        rc = seterr(err, TQU_SSH_EREMOTE, "%s: sha256 of %s: exit %d: %.200s", s->peer, path,
                     r.exit_status, r.err_len ? r.err : r.out);
         goto out;
     }

@@ -151,7 +151,7 @@ typedef struct tqu_ssh_upload_opts {
     tqu_ssh_progress_fn progress;   /* or NULL */
     void *ud;
     int mode;                       /* of a new remote file; 0: 0644 */
-    long verify_timeout_ms;         /* each remote sha256sum; <= 0: 1 hour */
+    long verify_timeout_ms;         /* each remote sha256; <= 0: 1 hour */
 } tqu_ssh_upload_opts;
 
 typedef struct tqu_ssh_upload_result {
@@ -161,22 +161,23 @@ typedef struct tqu_ssh_upload_result {
     int already_there;         /* <remote> existed with the same sha256: nothing sent */
     char sha256[65];           /* the file's, lower-case hex */
     double transfer_seconds;   /* time spent sending */
-    double verify_seconds;     /* time spent in remote sha256sum (resume + final) */
+    double verify_seconds;     /* time spent on remote sha256s (resume + final) */
 } tqu_ssh_upload_result;
 
 /*
  * Copy the local file to remote (an absolute or home-relative path) by
  * SFTP, resumably: the data goes to "<remote>.part"; a .part left by an
  * earlier call is kept when its size is at most the file's and the sha256
- * of its content (sha256sum run remotely) equals the local prefix's, and
+ * of its content (computed remotely) equals the local prefix's, and
  * the upload continues from its end; otherwise it is started afresh. At
- * the end the sha256 of the whole .part (remote sha256sum) must equal the
+ * the end the sha256 of the whole .part (computed remotely) must equal the
  * local file's, then the .part is renamed to remote (SFTP rename; when
  * remote exists, which SFTP v3 refuses, `mv -f`: one rename(2)). So
  * remote is only ever the complete, verified file; an interrupted call
  * leaves at most the .part. When remote already exists with the local
  * sha256, nothing is sent (r->already_there). The remote machine needs
- * sha256sum and mv (coreutils) on PATH.
+ * sh, sha256sum and mv (coreutils) on PATH, and uses `openssl dgst
+ * -sha256` instead of sha256sum when it has it (faster).
  * Errors: EINVAL, ENOMEM, ELOCAL, EREMOTE (message has the SFTP status),
  * EVERIFY (the .part is removed), ETIMEOUT, EDROPPED, EPROTO.
  */

@@ -536,6 +536,34 @@ static void test_upload_verify_and_replace(void **state)
     tqu_ssh_free(s);
 }
 
+/* A name starting with '-' (relative: in the user's home, /tmp): hashed by
+   sha256sum, the fallback when openssl would take it for an option. */
+static void test_upload_dash_name(void **state)
+{
+    char src[PATH_MAX + 32];
+    const char *dst = "/tmp/-tqu-ssh-test-dash.bin";
+    tqu_ssh_upload_result r;
+    tqu_ssh_error err;
+    tqu_ssh *s = connect_ok();
+    FILE *f;
+    int rc;
+    (void)state;
+
+    snprintf(src, sizeof(src), "%s/small", g.dir);
+    f = fopen(src, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 10000; i++)
+        fprintf(f, "line %d\n", i);
+    fclose(f);
+    unlink(dst);
+    rc = tqu_ssh_upload(s, src, "-tqu-ssh-test-dash.bin", NULL, &r, &err);
+    if (rc)
+        fail_msg("upload: %s: %s", tqu_ssh_reason(rc), err.message);
+    assert_true(files_equal(src, dst));
+    assert_int_equal(unlink(dst), 0);
+    tqu_ssh_free(s);
+}
+
 static void test_upload_errors(void **state)
 {
     tqu_ssh_upload_result r;
@@ -844,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_upload_resume_after_drop),
         cmocka_unit_test(test_upload_foreign_part_restarts),
         cmocka_unit_test(test_upload_verify_and_replace),
+        cmocka_unit_test(test_upload_dash_name),
         cmocka_unit_test(test_upload_errors),
         cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_password_wiped_on_success),

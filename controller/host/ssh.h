@@ -18,7 +18,8 @@
  *
  * Secrets: the password is never logged, never in a message, and the
  * caller's buffer is wiped (explicit_bzero) before tqu_ssh_connect returns,
- * whatever the outcome; libssh burns its own copy with the packet buffer.
+ * whatever the outcome; libssh marks its packet buffer holding the copy it
+ * sends as secure (zeroed when freed).
  *
  * Conventions: functions return 0 (TQU_SSH_OK) or a tqu_ssh_rc, with one
  * line in err->message (err may be NULL). A session is used by one thread

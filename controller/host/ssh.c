@@ -911,6 +911,154 @@ static int sftp_ready(tqu_ssh *s, tqu_ssh_error *err)
     return TQU_SSH_OK;
 }
 
+/*
+ * Pipelined SFTP writes. libssh 0.10 has no asynchronous write (sftp_aio
+ * came in 0.11): sftp_write sends one request and waits for its answer, so
+ * the link idles for a round trip per chunk, which shows as soon as the
+ * machine is busy. We send the WRITE requests ourselves on the SFTP
+ * channel, up to PIPE_DEPTH at once, and read their STATUS answers in
+ * order (the server answers in order). Uses the handle of a file opened by
+ * sftp_open and the channel of the sftp session (public members of
+ * libssh 0.10's structs); libssh reads nothing from the channel meanwhile
+ * (only sftp_* calls do) and every answer is read before we return, so its
+ * own bookkeeping is untouched. Our request ids are PIPE_ID_BASE + n,
+ * apart from libssh's counter, which starts at 0.
+ */
+/* Requests in flight. Measured on loopback with 256 MiB (seconds to send,
+   two runs each, busy machine): one at a time (sftp_write) 5.7 6.2; 2: 3.6
+   2.4; 3: 3.0 3.0; 4: 4.3 4.9; 6: 4.0 5.2; 8: 10.6 11.9; 16: 10.5 8.0.
+   At 8 x 255 KiB the requests fill the 2 MiB window OpenSSH's server
+   gives the channel, and libssh's write then stalls until it grows. */
+#define PIPE_DEPTH 3
+#define PIPE_ID_BASE 0x70000000u
+#define WP_HDR_MAX (4 + 1 + 4 + 4 + 256 + 8 + 4)
+
+typedef struct wpipe {
+    tqu_ssh *s;
+    ssh_channel ch;
+    ssh_string handle;
+    uint32_t next_id;
+    uint32_t ids[PIPE_DEPTH];
+    uint32_t lens[PIPE_DEPTH];
+    int head, inflight;
+    uint64_t acked;            /* bytes the server confirmed */
+    uint32_t status;           /* first non-OK SFTP status, else 0 */
+    unsigned char *pkt;        /* WP_HDR_MAX + CHUNK bytes: one request */
+} wpipe;
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Exactly n bytes of the channel, or the reason why not. */
+static int chan_read_exact(wpipe *p, unsigned char *b, size_t n, tqu_ssh_error *err)
+{
+    size_t got = 0;
+    while (got < n) {
+        int r = ssh_channel_read_timeout(p->ch, b + got, (uint32_t)(n - got), 0,
+                                         (int)p->s->timeout_ms);
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        if (r == 0 && !ssh_channel_is_eof(p->ch) && ssh_is_connected(p->s->session))
+            return seterr(err, TQU_SSH_ETIMEOUT, "%s: SFTP: no answer within %ld ms",
+                          p->s->peer, p->s->timeout_ms);
+        if (r == 0)
+            return seterr(err, TQU_SSH_EDROPPED, "%s: SFTP: the channel closed", p->s->peer);
+        return seterr(err, session_rc(p->s->session), "%s: SFTP: %s", p->s->peer,
+                      ssh_get_error(p->s->session));
+    }
+    return TQU_SSH_OK;
+}
+
+/* Read the answer to the oldest request in flight. */
+static int wp_reap(wpipe *p, tqu_ssh_error *err)
+{
+    unsigned char h[9], rest[512];
+    uint32_t len, id, left;
+    int rc;
+
+    rc = chan_read_exact(p, h, sizeof(h), err);
+    if (rc)
+        return rc;
+    len = get32(h);
+    id = get32(h + 5);
+    if (len < 9 || len > 65536 || h[4] != SSH_FXP_STATUS || id != p->ids[p->head])
+        return seterr(err, TQU_SSH_EPROTO, "%s: SFTP: unexpected answer (type %u, id %u) to a "
+                      "write", p->s->peer, h[4], id);
+    left = len - 5;
+    rc = chan_read_exact(p, rest, left < sizeof(rest) ? left : sizeof(rest), err);
+    if (rc)
+        return rc;
+    for (uint32_t done = left < sizeof(rest) ? left : sizeof(rest); done < left;) {
+        unsigned char skip[512];
+        uint32_t n = left - done < sizeof(skip) ? left - done : (uint32_t)sizeof(skip);
+        rc = chan_read_exact(p, skip, n, err);
+        if (rc)
+            return rc;
+        done += n;
+    }
+    if (get32(rest) != SSH_FX_OK && !p->status)
+        p->status = get32(rest) ? get32(rest) : SSH_FX_FAILURE;
+    else if (!p->status)
+        p->acked += p->lens[p->head];
+    p->head = (p->head + 1) % PIPE_DEPTH;
+    p->inflight--;
+    return TQU_SSH_OK;
+}
+
+/* Send one WRITE of n bytes at off; reaps the oldest answer first when full. */
+static int wp_send(wpipe *p, uint64_t off, const unsigned char *d, uint32_t n,
+                   tqu_ssh_error *err)
+{
+    unsigned char hdr[WP_HDR_MAX];
+    uint32_t hl = (uint32_t)ssh_string_len(p->handle), id;
+    size_t i = 0;
+    int rc, slot;
+
+    if (hl > 256)
+        return seterr(err, TQU_SSH_EPROTO, "%s: SFTP: file handle of %u bytes", p->s->peer, hl);
+    if (p->inflight == PIPE_DEPTH && (rc = wp_reap(p, err)) != 0)
+        return rc;
+    id = PIPE_ID_BASE + p->next_id++;
+    put32(hdr, 1 + 4 + 4 + hl + 8 + 4 + n);
+    i = 4;
+    hdr[i++] = SSH_FXP_WRITE;
+    put32(hdr + i, id);
+    i += 4;
+    put32(hdr + i, hl);
+    i += 4;
+    memcpy(hdr + i, ssh_string_data(p->handle), hl);
+    i += hl;
+    put32(hdr + i, (uint32_t)(off >> 32));
+    put32(hdr + i + 4, (uint32_t)off);
+    i += 8;
+    put32(hdr + i, n);
+    i += 4;
+    /* one channel write per request: a separate small write for the
+       header made a separate SSH packet and measured slower */
+    memcpy(p->pkt, hdr, i);
+    memcpy(p->pkt + i, d, n);
+    if (ssh_channel_write(p->ch, p->pkt, (uint32_t)(i + n)) != (int)(i + n))
+        return seterr(err, session_rc(p->s->session), "%s: SFTP write: %s", p->s->peer,
+                      ssh_get_error(p->s->session));
+    slot = (p->head + p->inflight) % PIPE_DEPTH;
+    p->ids[slot] = id;
+    p->lens[slot] = n;
+    p->inflight++;
+    return TQU_SSH_OK;
+}
+
 /* Hash [0, n) of fd into ctx (reading from offset 0). */
 static int hash_prefix(int fd, uint64_t n, EVP_MD_CTX *ctx, unsigned char *buf, size_t bl)
 {
@@ -992,6 +1140,7 @@ int tqu_ssh_upload(tqu_ssh *s, const char *local_path, const char *remote_path,
     long vt;
     int fd = -1, rc, mode;
     tqu_ssh_upload_result dummy;
+    wpipe wp = {0};
 
     if (err)
         memset(err, 0, sizeof(*err));
@@ -1020,8 +1169,9 @@ int tqu_ssh_upload(tqu_ssh *s, const char *local_path, const char *remote_path,
         goto out;
     }
     buf = malloc(READ_BUF);
+    wp.pkt = malloc(WP_HDR_MAX + CHUNK);
     ctx = EVP_MD_CTX_new();
-    if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+    if (!buf || !wp.pkt || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
         rc = seterr(err, TQU_SSH_ENOMEM, "ssh upload: out of memory");
         goto out;
     }
@@ -1085,10 +1235,9 @@ int tqu_ssh_upload(tqu_ssh *s, const char *local_path, const char *remote_path,
         rc = sftp_rc(s, "open", part, err);
         goto out;
     }
-    if (off && sftp_seek64(f, off) < 0) {
-        rc = sftp_rc(s, "seek", part, err);
-        goto out;
-    }
+    wp.s = s;
+    wp.ch = s->sftp->channel;
+    wp.handle = f->handle;
 
     t0 = now_s();
     if (o->progress)
@@ -1110,24 +1259,36 @@ int tqu_ssh_upload(tqu_ssh *s, const char *local_path, const char *remote_path,
             rc = seterr(err, TQU_SSH_ENOMEM, "ssh upload: sha256 failed");
             goto out;
         }
-        for (size_t w = 0; w < got;) {
+        for (size_t w = 0; w < got && !wp.status;) {
             size_t n = got - w < CHUNK ? got - w : CHUNK;
-            ssize_t put = sftp_write(f, buf + w, n);
-            if (put < 0 || (size_t)put != n) {
-                rc = sftp_rc(s, "write", part, err);
+            rc = wp_send(&wp, off, buf + w, (uint32_t)n, err);
+            if (rc)
                 goto out;
-            }
             w += n;
             off += n;
-            r->sent += n;
         }
+        if (wp.status)
+            break;
         if (o->progress) {
             double t = now_s();
-            if (t - last_cb >= 0.1 || off == total) {
-                o->progress(o->ud, off, total, r->sent / (t - t0 > 0 ? t - t0 : 1e-9));
+            if (t - last_cb >= 0.1) {
+                o->progress(o->ud, r->resumed_from + wp.acked, total,
+                            (double)wp.acked / (t - t0 > 0 ? t - t0 : 1e-9));
                 last_cb = t;
             }
         }
+    }
+    while (wp.inflight)
+        if ((rc = wp_reap(&wp, err)) != 0)
+            goto out;
+    if (wp.status) {
+        rc = seterr(err, TQU_SSH_EREMOTE, "%s: write %s: %s (SFTP status %u)", s->peer, part,
+                    sftp_status_text((int)wp.status), wp.status);
+        goto out;
+    }
+    if (o->progress) {
+        double t = now_s();
+        o->progress(o->ud, total, total, (double)wp.acked / (t - t0 > 0 ? t - t0 : 1e-9));
     }
     if (sftp_close(f) != SSH_NO_ERROR) {
         f = NULL;
@@ -1151,11 +1312,14 @@ int tqu_ssh_upload(tqu_ssh *s, const char *local_path, const char *remote_path,
     }
     rc = rename_over(s, part, remote_path, err);
 out:
+    if (wp.s)
+        r->sent = wp.acked;
     if (f)
         sftp_close(f);
     if (st)
         sftp_attributes_free(st);
     EVP_MD_CTX_free(ctx);
+    free(wp.pkt);
     free(buf);
     free(part);
     if (fd >= 0)

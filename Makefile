@@ -15,7 +15,7 @@
 # are generated next to them.
 
 CC      ?= cc
-PKGS    := libcurl libcjson yaml-0.1 openssl libwebsockets
+PKGS    := libcurl libcjson yaml-0.1 openssl libwebsockets libssh
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -145,10 +145,16 @@ install: $(BIN)
 	@echo "  systemctl daemon-reload && systemctl enable --now tianqing-upgrade-controller"
 
 BENCH_BIN := $(O)/tests/bench/benchtool $(O)/tests/bench/peakrss
+SSH_BENCH_BIN := $(O)/tests/bench/sshcopy
 
 # benchtool: the C half of the benchmarks; links the controller's code
 # (tqu_backup_deployments, the k8s client), like the integration tests.
 $(O)/tests/bench/benchtool: tests/bench/benchtool.c $(O)/libtqu.a $(O)/libk8s.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+# sshcopy: one tqu_ssh_upload, timed (tests/bench/ssh_bench.sh).
+$(O)/tests/bench/sshcopy: tests/bench/sshcopy.c $(O)/libtqu.a $(O)/libk8s.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
@@ -163,6 +169,13 @@ bench: deps
 	@[ -z "$(SANITIZE)" ] || { echo "make bench: measure the plain build, not SANITIZE=$(SANITIZE)" >&2; exit 2; }
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@O=$(O) tests/cluster/with-cluster.sh tests/bench/run.sh
+
+# design.md section 6, the SSH copy against scp (root; its own sshd; not in make test)
+.PHONY: bench-ssh
+bench-ssh: deps
+	@[ -z "$(SANITIZE)" ] || { echo "make bench-ssh: measure the plain build" >&2; exit 2; }
+	@$(MAKE) --no-print-directory $(SSH_BENCH_BIN)
+	@O=$(O) tests/bench/ssh_bench.sh
 
 clean:
 	rm -rf build

@@ -11,6 +11,8 @@ pkgs=(gcc make pkg-config libcurl4-openssl-dev libcjson-dev libyaml-dev
       golang-github-modern-go-reflect2-dev
       lua5.1 python3-yaml    # tests/e2e/test_argocd_health.sh: health.lua as Argo CD runs it
       prometheus)            # promtool (tests/e2e/test_prometheus_rules.sh, test_metrics_promtool.sh)
+# SSH to the access point's machines (controller/host/ssh.c) and its tests
+pkgs+=(libssh-dev openssh-server openssh-client)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -71,8 +71,9 @@ show kubectl -n "$ns" create secret generic tianqing-ssh --from-literal=password
 kubelet_pid=$!
 
 say "Starting the controller (its log: $work/controller.log):"
-echo "    $BIN --kubeconfig \$KUBECONFIG --health-addr 127.0.0.1:0"
-"$BIN" --kubeconfig "$KUBECONFIG" --health-addr 127.0.0.1:0 >"$work/controller.log" 2>&1 &
+echo "    $BIN --kubeconfig \$KUBECONFIG --health-addr 127.0.0.1:0 --allowed-root $work --allowed-root /qaxdata"
+"$BIN" --kubeconfig "$KUBECONFIG" --health-addr 127.0.0.1:0 --allowed-root "$work" --allowed-root /qaxdata \
+  >"$work/controller.log" 2>&1 &
 ctl_pid=$!
 for _ in $(seq 1 50); do grep -q 'controller started' "$work/controller.log" && break; sleep 0.2; done
 if ! kill -0 "$ctl_pid" 2>/dev/null; then

@@ -3,6 +3,7 @@
  * every flag with its default in the style of Kubernetes components.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "log.h"
@@ -12,7 +13,7 @@
 enum {
     OPT_KUBECONFIG = 256, OPT_CONTEXT, OPT_NAMESPACE, OPT_LEADER_ELECT,
     OPT_LE_NAMESPACE, OPT_LE_ID, OPT_HEALTH_ADDR, OPT_EXEC_PREFIX,
-    OPT_LOG_FORMAT, OPT_LOG_LEVEL, OPT_ROUTES_FILE, OPT_VERSION, OPT_HELP
+    OPT_LOG_FORMAT, OPT_LOG_LEVEL, OPT_ROUTES_FILE, OPT_ALLOWED_ROOT, OPT_VERSION, OPT_HELP
 };
 
 static const struct option long_opts[] = {
@@ -27,6 +28,7 @@ static const struct option long_opts[] = {
     { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "routes-file", required_argument, NULL, OPT_ROUTES_FILE },
+    { "allowed-root", required_argument, NULL, OPT_ALLOWED_ROOT },
     { "version", no_argument, NULL, OPT_VERSION },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
@@ -61,6 +63,9 @@ void tqu_options_usage(FILE *out)
 "      --log-level string                   debug, info, warn or error. (default \"info\")\n"
 "      --routes-file string                 The vendor's upgrade route table (YAML, see routes/routes.yaml).\n"
 "                                           (default: the table built into this binary)\n"
+"      --allowed-root stringArray           A folder the paths of a resource (packages, template, backups,\n"
+"                                           disk paths, hostPaths) must resolve into, symbolic links\n"
+"                                           followed; repeat for several. (default [/qaxdata])\n"
 "      --version                            Print the version and exit.\n"
 "  -h, --help                               Print this help and exit.\n", out);
 }
@@ -110,6 +115,7 @@ static char **split_words(const char *s)
 int tqu_options_parse(tqu_options *o, int argc, char **argv, FILE *out, FILE *errout)
 {
     int c, lvl, fmt;
+    char rerr[PATH_MAX + 256];
 
     memset(o, 0, sizeof(*o));
     o->leader_election_id = "tianqing-upgrade-controller";
@@ -167,6 +173,12 @@ int tqu_options_parse(tqu_options *o, int argc, char **argv, FILE *out, FILE *er
             o->log_level = lvl;
             break;
         case OPT_ROUTES_FILE: o->routes_file = optarg[0] ? optarg : NULL; break;
+        case OPT_ALLOWED_ROOT:
+            if (tqu_roots_add(&o->allowed_roots, optarg, rerr, sizeof(rerr))) {
+                fprintf(errout, "invalid value \"%s\" for --allowed-root: %s\n", optarg, rerr);
+                goto fail;
+            }
+            break;
         case OPT_VERSION:
             fprintf(out, "tianqing-upgrade-controller %s\n", TQU_VERSION);
             tqu_options_release(o);
@@ -188,6 +200,10 @@ int tqu_options_parse(tqu_options *o, int argc, char **argv, FILE *out, FILE *er
         fprintf(errout, "unexpected argument: %s (see --help)\n", argv[optind]);
         goto fail;
     }
+    if (o->allowed_roots.n == 0 && tqu_roots_add(&o->allowed_roots, "/qaxdata", rerr, sizeof(rerr))) {
+        fprintf(errout, "the default allowed root /qaxdata: %s\n", rerr);
+        goto fail;
+    }
     return TQU_OPT_RUN;
 fail:
     tqu_options_release(o);
@@ -200,4 +216,5 @@ void tqu_options_release(tqu_options *o)
         free(o->exec_prefix[i]);
     free(o->exec_prefix);
     o->exec_prefix = NULL;
+    tqu_roots_release(&o->allowed_roots);
 }

@@ -132,6 +132,10 @@ void tqu__step_backup(tqu_job *job, tqu_outcome *o)
     char ebuf[1200], ferr[512], stamp[TQU_BACKUP_STAMP_MAX + 1], path[PATH_MAX + 32];
     cJSON *b;
 
+    /* the folder written to is confined (re-checked: a Blocked backup is
+     * retried without Validate) */
+    if (tqu__confine_spec(run, o))
+        return;
     /* a complete backup of this request is reused, never taken twice */
     if (load_backup_record(run, &r) == 0) {
         if (tqu_backup_verify(&r, &err) == 0) {

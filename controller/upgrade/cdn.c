@@ -183,6 +183,11 @@ static void cdn_tune(tqu_run *run, tqu_outcome *o, int restoring)
         tqu_out(o, TQU_OUT_SKIPPED, "CdnTuningDisabled", "spec.cdn.cachePersistence and antiAffinity are both false");
         return;
     }
+    /* a hostPath mounted into pods on every node: strictly below an
+     * allowed root, checked again here (the tuning is also kept in place
+     * long after Validate ran, perhaps under other --allowed-root flags) */
+    if (sp->cdn_cache_persistence && tqu__confine(run, "spec.cdn.cacheHostPath", sp->cdn_cache_host_path, 1, o))
+        return;
     if (k8s_get(run->ctl->client, &K8S_DEPLOYMENTS, sp->cdn_namespace, sp->cdn_deployment, &d, &err)) {
         if (k8s_err_is(&err, "NotFound"))
             tqu_out(o, TQU_OUT_BLOCKED, "CdnDeploymentNotFound",
@@ -247,6 +252,6 @@ void tqu_steps_keep_cdn_tuned(tqu_run *run, tqu_result *res)
         res->error = 1;
     else if (o.kind == TQU_OUT_DONE && o.reason && !strcmp(o.reason, "CdnTuningRestored"))
         tqu_event(run, "Warning", "CdnTuningRestored", "%s (it had been changed back)", o.message);
-    else if (o.kind == TQU_OUT_BLOCKED)
+    else if (o.kind == TQU_OUT_BLOCKED || o.kind == TQU_OUT_FAILED)
         tqu_log(TQU_WARN, "cannot keep the cdn tuning", "key", run->key, "message", o.message, NULL);
 }

@@ -65,6 +65,10 @@ static int extract_archive(tqu_run *run, tqu_outcome *o, char *note, size_t nlen
         snprintf(arch, sizeof(arch), "%s", run->spec.packages_archive);
     else
         snprintf(arch, sizeof(arch), "%s/%s", n, run->spec.packages_archive);
+    /* what tar reads and where it writes, as they are now */
+    if (tqu__confine(run, "spec.packages.archive", arch, 0, o) ||
+        tqu__confine(run, "spec.packages.root/spec.toVersion", n, 0, o))
+        return -1;
     if (!tqu__is_file(arch)) {
         tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing",
             "the new package %s has no update.sh and the archive %s (spec.packages.archive) is not there: "
@@ -122,6 +126,9 @@ void tqu__step_preflight(tqu_job *job, tqu_outcome *o)
 
     if (check_confirmations(run, o))
         return;
+    /* a Blocked Preflight is re-checked without Validate: the paths again */
+    if (tqu__confine_spec(run, o))
+        return;
     tqu__old_dir(run, o_dir, sizeof(o_dir));
     tqu__new_dir(run, n_dir, sizeof(n_dir));
     if (!tqu__is_dir(o_dir)) {
@@ -135,6 +142,8 @@ void tqu__step_preflight(tqu_job *job, tqu_outcome *o)
         tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing", "%s is missing or not executable", dc);
         return;
     }
+    if (tqu__confine(run, "spec.packages.root/spec.fromVersion (its tq_saas/darwin-client)", dc, 0, o))
+        return;
     if (!tqu__is_dir(n_dir)) {
         tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing",
             "the new release's folder %s is missing: create it, copy the release package there and extract it "
@@ -169,6 +178,12 @@ void tqu__step_preflight(tqu_job *job, tqu_outcome *o)
         tqu_out(o, TQU_OUT_BLOCKED, t.reason, "%s", t.message);
         return;
     }
+    /* update.sh (after an extraction) and the template found in the package */
+    if (tqu__confine(run, "spec.packages.root/spec.toVersion (its update.sh)", us, 0, o))
+        return;
+    if (tqu__confine(run, run->spec.template_path[0] ? "spec.template" : "the template found in spec.packages.root",
+                     t.path, 0, o))
+        return;
 
     tqu_disk_params dp = {
         .data_root = run->spec.disk_data_root,

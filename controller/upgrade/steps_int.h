@@ -47,8 +47,20 @@ int tqu__is_dir(const char *p);
 int tqu__is_file(const char *p);
 int tqu__is_exec(const char *p);
 /* The darwin template to use (spec, else found in the new package): 0, or
- * -1 with o filled. */
+ * -1 with o filled. Called right before a vendor command starts, it also
+ * checks again every path of the spec and the template itself against
+ * the allowed roots (tqu__confine_spec; design.md section 8). */
 int tqu__template_path(tqu_run *run, char *buf, size_t len, tqu_outcome *o);
+/* Folders are confined (design.md section 8; --allowed-root): 0 when path,
+ * named field in messages, resolves inside an allowed root (strict: a
+ * hostPath mounted into pods, strictly below one); else -1 with o Failed,
+ * reason PathNotAllowed: `spec.packages.root "/etc" is outside the allowed
+ * roots (/qaxdata)`. */
+int tqu__confine(tqu_run *run, const char *field, const char *path, int strict, tqu_outcome *o);
+/* Every path the spec names (and the request's state folder): 0, or -1
+ * with o Failed PathNotAllowed for the first one refused. Reads nothing
+ * but the paths' folders (realpath). */
+int tqu__confine_spec(tqu_run *run, tqu_outcome *o);
 /* argv of update.sh, with the password slot given (*** for display). */
 void tqu__upgrade_argv(const tqu_run *run, const char *tmpl, const char *password, char *o_dir,
                        size_t olen, char *n_dir, size_t nlen, char *port, size_t plen,

@@ -1,6 +1,8 @@
 /*
  * validate.c - step 1, Validate: the spec against the upgrade route table
- * (routes/routes.yaml, built in or --routes-file) and the window.
+ * (routes/routes.yaml, built in or --routes-file), every path it names
+ * against the allowed roots (--allowed-root; before any step reads, runs
+ * or mounts one) and the window.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -51,6 +53,9 @@ void tqu__step_validate(tqu_job *job, tqu_outcome *o)
         tqu_out(o, TQU_OUT_FAILED, v.code, "%s", v.message);
         return;
     }
+    /* folders are confined (design.md section 8): PathNotAllowed */
+    if (tqu__confine_spec(run, o))
+        return;
     if (run->spec.has_window && time(NULL) >= run->spec.window_end &&
         !strcmp(tqu_status_step_state(run->status, run->wf, TQU_STEP_UPGRADE), "Pending")) {
         tqu_out(o, TQU_OUT_FAILED, "WindowClosed",

@@ -25,6 +25,9 @@
 #   cdn       darwin-cdn untouched (no darwin-cdn-data volume, no anti-affinity)
 #   tuned     darwin-cdn tuned (CdnTuning ran: documented)
 #   pristine  update.sh not edited, no .orig copy of it
+# Folders are confined: the controller runs with --allowed-root $tmp and
+# /qaxdata (up_controller); $outside is a folder beside them holding copies
+# of the packages whose darwin-client and update.sh only leave a marker.
 # Then: a second upgrade while one waits for its window
 # (AnotherUpgradeActive, resumes when the first is deleted), and a Blocked
 # case plus one waiting behind it left alone for 70 s: re-checked by the
@@ -39,14 +42,28 @@ source "$here/upgrade_lib.sh"
 e2e_require_cluster
 : "${TQU_BIN:?}" "${TQU_REPO:?}"
 tmp=$(mktemp -d)
+outside=$(mktemp -d)
+# as the controller names them in messages: symbolic links followed
+tmp=$(realpath "$tmp") outside=$(realpath "$outside")
 T0=$(date +%s)
 FIX=$TQU_REPO/tests/fixtures
 
-trap 'up_cleanup_cases "$tmp"' EXIT
+trap 'up_cleanup_cases "$tmp"; rm -rf "$outside"' EXIT
 
 # ------------------------------------------------------------------ helpers
 
 state_files() { find "$UP_DIR/backups" -type f 2>/dev/null | wc -l; }
+
+# outside_packages NAME: $outside/NAME/cli, a copy of the case's packages
+# outside the allowed roots, whose darwin-client and update.sh (run as root
+# by a careless controller) only append to $outside/NAME/marker.
+outside_packages() {
+  local d=$outside/$1 f
+  mkdir -p "$d" && cp -a "$PACKAGES_ROOT" "$d/cli" || return 1
+  for f in "${OLD_DARWIN_CLIENT/#"$PACKAGES_ROOT"/$d/cli}" "${UPDATE_SH/#"$PACKAGES_ROOT"/$d/cli}"; do
+    printf '#!/bin/sh\necho "$0 ran" >> %q\n' "$d/marker" > "$f" && chmod 755 "$f" || return 1
+  done
+}
 
 # steps_shape NS NAME STEP STATE: the steps before STEP Succeeded or
 # Skipped, STEP in STATE, the ones after Pending. STEP "-": all done.
@@ -134,6 +151,11 @@ window-not-open | | | initialVersion: 10.5.0.3000 ;; window: {start: '$WIN_FUTUR
 update-fails | --scenario update=fail | | | Failed | Upgrade | UpgradeFailed | update\.sh exited with 1 after [0-9]+ s; last lines of install_saas\.log: .*skylar-apiserver 失败.*upgrade failed | backup,ran1,nosabre,cdn | check_no_finalizer
 update-exit-3 | --scenario update=fail --scenario update_exit_code=3 | | | Failed | Upgrade | UpgradeFailed | update\.sh exited with 3 after | backup,ran1,nosabre,cdn | -
 update-timeout | --scenario update=hang | | timeouts: {upgrade: 3s} | Failed | Upgrade | UpgradeTimedOut | update\.sh was stopped after [3-9] s \(spec\.timeouts\.upgrade\); last lines of install_saas\.log: .*waiting for services | backup,ran1,nosabre,cdn | check_hung_gone
+root-outside | | outside_packages $name | packages: {root: $outside/$name/cli} | Failed | Validate | PathNotAllowed | spec\.packages\.root .$outside/$name/cli. is outside the allowed roots \($tmp, /qaxdata\)$ | $NONE | check_no_marker
+old-folder-symlink-outside | | outside_packages $name && rm -rf "$OLD_DIR" && ln -s "$outside/$name/cli/${OLD_DIR##*/}" "$OLD_DIR" | | Failed | Validate | PathNotAllowed | spec\.packages\.root/spec\.fromVersion .$OLD_DIR. resolves to .$outside/$name/cli/10\.6\.0\.2600. \(symbolic links followed\), outside the allowed roots | $NONE | check_no_marker
+cache-host-root | | cdn_generation | cdn: {cacheHostPath: /} | Failed | Validate | PathNotAllowed | spec\.cdn\.cacheHostPath ./. is outside the allowed roots \($tmp, /qaxdata\) | $NONE | check_cdn_unchanged
+cache-allowed-root-itself | | cdn_generation | cdn: {cacheHostPath: /qaxdata} | Failed | Validate | PathNotAllowed | spec\.cdn\.cacheHostPath ./qaxdata. is an allowed root itself: a hostPath mounted into pods must be a sub-folder of one | $NONE | check_cdn_unchanged
+root-symlink-inside | | mv "$PACKAGES_ROOT" "$PACKAGES_ROOT.real" && ln -s "$PACKAGES_ROOT.real" "$PACKAGES_ROOT" | | Succeeded | - | UpgradeSucceeded | the upgrade is complete | backup,ran1,nosabre,tuned | -
 EOF
 )
 
@@ -169,6 +191,20 @@ check_edr_edit() {  # update.sh edited once, the runbook's way; original kept
     "$(kubectl -n "$ns" get tqu "$name" -o json | jq -r '.status.steps[] | select(.name=="PaasCheck") | .message')"
   e2e_match "$label: the install update.sh ran got --paas.check=false" '--paas\.check=false' \
     "$(grep -L -- '--actions=paas_check' "$TQU_FAKE_RECORD"/darwin-client.*.argv | xargs cat)"
+}
+
+# Nothing of a refused folder ran.
+check_no_marker() {
+  e2e_eq "$1: nothing in the refused folder ran (no marker)" "" "$(cat "$outside/$3/marker" 2>/dev/null)"
+}
+
+# The cdn Deployment as the vendor left it: not patched at all (its
+# generation as cdn_generation saved it in the case's setup).
+cdn_generation() { kubectl -n default get deploy darwin-cdn -o jsonpath='{.metadata.generation}' > "$UP_DIR/cdn.generation"; }
+check_cdn_unchanged() {
+  e2e_eq "$1: darwin-cdn never patched (same generation, no cache volume)" "$(cat "$UP_DIR/cdn.generation") 0" \
+    "$(kubectl -n default get deploy darwin-cdn -o json |
+       jq -r '"\(.metadata.generation) \([.spec.template.spec.volumes[]? | select(.name=="darwin-cdn-data")] | length)"')"
 }
 
 # A second upgrade while the first (this case) waits for its window.

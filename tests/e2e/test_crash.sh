@@ -119,7 +119,7 @@ start_armed() {
   # by a signal it did not send itself
   (
     "$TQU_BIN" --kubeconfig "${UP_KUBECONFIG:-$TQU_KUBECONFIG_ADMIN}" --health-addr 127.0.0.1:0 \
-      --log-format json --log-level debug --namespace "$ns" "$@" \
+      --log-format json --log-level debug --namespace "$ns" --allowed-root "$UP_DIR" --allowed-root /qaxdata "$@" \
       > >(armed_reader "$UP_DIR/$name" "$ere") 2>&1 &
     echo "$!" > "$UP_DIR/$name.pid.tmp" && mv "$UP_DIR/$name.pid.tmp" "$UP_DIR/$name.pid"
     wait "$!"
@@ -470,7 +470,7 @@ if case_world "$tmp/leader" "$ns" --scenario update_seconds=3 --scenario paas_de
     kc=$TQU_KUBECONFIG_CERT
     [ "$who" = b ] && kc=$TQU_KUBECONFIG_TOKEN
     "$TQU_BIN" --kubeconfig "$kc" --health-addr 127.0.0.1:0 --log-format json --log-level debug \
-      --namespace "$ns" "${LE[@]}" >>"$UP_DIR/$who.log" 2>&1 &
+      --namespace "$ns" "${LE[@]}" --allowed-root "$UP_DIR" --allowed-root /qaxdata >>"$UP_DIR/$who.log" 2>&1 &
     UP_PIDS[$who]=$!
   done
   e2e_check "$p: both controllers start" e2e_eventually 20 \

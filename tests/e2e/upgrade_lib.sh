@@ -5,7 +5,8 @@
 #                                         simulated Tianqing cluster, rolled out
 #   up_secret NS [PASSWORD]               namespace NS with the SSH Secret
 #   up_controller NAME [flags...]         start the controller (log: $UP_DIR/NAME.log);
-#                                         sets UP_PID_<NAME>
+#                                         sets UP_PID_<NAME>; unless the flags have an
+#                                         --allowed-root, it gets $UP_DIR and /qaxdata
 #   up_stop NAME [SIGNAL]                 stop it (default TERM) and wait
 #   up_kubelet_start / up_kubelet_stop    a stand-in kubelet: every Deployment whose
 #                                         generation is not yet observed is marked
@@ -54,10 +55,13 @@ up_secret() {
 }
 
 up_controller() {
-  local name=$1
+  local name=$1 roots=()
   shift
+  # folders are confined: the fake trees below $UP_DIR, and /qaxdata for the
+  # default spec.cdn.cacheHostPath (only a string in the simulated cluster)
+  case " $* " in *" --allowed-root"*) ;; *) roots=(--allowed-root "$UP_DIR" --allowed-root /qaxdata) ;; esac
   "$TQU_BIN" --kubeconfig "${UP_KUBECONFIG:-$TQU_KUBECONFIG_ADMIN}" --health-addr 127.0.0.1:0 \
-    --log-format json --log-level debug "$@" >>"$UP_DIR/$name.log" 2>&1 &
+    --log-format json --log-level debug "${roots[@]}" "$@" >>"$UP_DIR/$name.log" 2>&1 &
   UP_PIDS[$name]=$!
   e2e_eventually 20 grep -q '"msg":"controller started"' "$UP_DIR/$name.log"
 }

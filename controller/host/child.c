@@ -499,6 +499,7 @@ typedef struct plan {
     char **argv;             /* prefix + argv (borrowed strings), owned array */
     char **envp;             /* borrowed strings, owned array */
     char exe[PATH_MAX];
+    size_t nlead;            /* words before spec->argv in argv (prefix, cd wrapper) */
     const char *word;        /* the first word, for messages (never a secret) */
     int devnull, logfd;      /* >= 3, close-on-exec; -1 when not open */
     long long log_offset;    /* size of the log before this run */
@@ -619,6 +620,23 @@ static int resolve(const char *word, char *const *envp, const char *cwd, char *o
     return e;
 }
 
+/*
+ * With an exec prefix, the command runs in a new mount namespace (nsenter
+ * -m), where the kernel resets the working folder to "/": the prefix then
+ * runs this small shell program, which changes to the folder and execs
+ * the command (argv-based: the folder and the command are arguments,
+ * never joined into the script).
+ */
+static const char *const cd_wrapper[] = { "/bin/sh", "-c", "cd -- \"$1\" && shift && exec \"$@\"",
+                                          "tqu-cd" };
+#define CD_WRAPPER_N (sizeof(cd_wrapper) / sizeof(cd_wrapper[0]))
+
+/* Whether the command goes through cd_wrapper (then + cwd) after the prefix. */
+static int wraps_cwd(const tqu_child_spec *spec)
+{
+    return spec && spec->prefix && spec->prefix[0] && spec->cwd;
+}
+
 /* "***" when argv[i] is flagged secret, else argv[i]. */
 static const char *shown_arg(const tqu_child_spec *spec, size_t i)
 {
@@ -662,7 +680,8 @@ static int prepare(const tqu_child_spec *spec, plan *p, char *msg, size_t mlen)
                            "directory", spec->cwd);
     }
 
-    p->argv = calloc(np + na + 1, sizeof(*p->argv));
+    p->nlead = np + (wraps_cwd(spec) ? CD_WRAPPER_N + 1 : 0);
+    p->argv = calloc(p->nlead + na + 1, sizeof(*p->argv));
     p->envp = build_env(spec->env ? spec->env : environ, spec->env_extra);
     if (!p->argv || !p->envp) {
         rc = set_msg(msg, mlen, TQU_CHILD_ENOMEM, "out of memory");
@@ -670,8 +689,13 @@ static int prepare(const tqu_child_spec *spec, plan *p, char *msg, size_t mlen)
     }
     for (size_t i = 0; i < np; i++)
         p->argv[i] = spec->prefix[i];
+    if (wraps_cwd(spec)) {
+        for (size_t i = 0; i < CD_WRAPPER_N; i++)
+            p->argv[np + i] = (char *)cd_wrapper[i];
+        p->argv[np + CD_WRAPPER_N] = (char *)spec->cwd;
+    }
     for (size_t i = 0; i < na; i++)
-        p->argv[np + i] = spec->argv[i];
+        p->argv[p->nlead + i] = spec->argv[i];
 
     e = resolve(p->argv[0], p->envp, spec->cwd, p->exe, sizeof(p->exe));
     if (e) {
@@ -782,6 +806,11 @@ size_t tqu_child_format_argv(const tqu_child_spec *spec, char *buf, size_t len)
 
     for (size_t i = 0; spec && spec->prefix && spec->prefix[i]; i++)
         fmt_word(&f, spec->prefix[i], 0);
+    if (wraps_cwd(spec)) {
+        for (size_t i = 0; i < CD_WRAPPER_N; i++)
+            fmt_word(&f, cd_wrapper[i], 0);
+        fmt_word(&f, spec->cwd, 0);
+    }
     for (size_t i = 0; spec && spec->argv && spec->argv[i]; i++)
         fmt_word(&f, spec->argv[i],
                  i < TQU_CHILD_SECRET_MAX && (spec->secret_args & TQU_CHILD_SECRET_ARG(i)));
@@ -1247,7 +1276,7 @@ static char *marker_json(const tqu_child_spec *spec, const plan *p, const char *
     cJSON *o = cJSON_CreateObject(), *a = NULL;
     char *cmd = NULL, *out = NULL;
     size_t n = tqu_child_format_argv(spec, NULL, 0);
-    size_t np = vec_len(spec->prefix);
+    size_t np = p->nlead;
 
     if (!o || !(cmd = malloc(n + 1)))
         goto out;

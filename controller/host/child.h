@@ -81,7 +81,11 @@ const char *tqu_child_strerror(int rc);
  * (tqu_detached_start copies what its supervisor needs before returning).
  */
 typedef struct tqu_child_spec {
-    char *const *prefix;        /* --exec-prefix argv, NULL-terminated; NULL or empty: none */
+    char *const *prefix;        /* --exec-prefix argv, NULL-terminated; NULL or empty: none.
+                                   With a prefix and a cwd the command keeps its working
+                                   folder through the prefix (nsenter -m resets it to /):
+                                   prefix... /bin/sh -c 'cd -- "$1" && shift && exec "$@"'
+                                   tqu-cd <cwd> argv... (shown so by tqu_child_format_argv) */
     char *const *argv;          /* the command, NULL-terminated, argv[0] non-empty. The first
                                    word run (prefix[0], else argv[0]) is looked up on PATH
                                    (the child's PATH, else a default) when it has no '/';

@@ -287,6 +287,79 @@ static void test_run_exec_prefix(void **state)
     assert_string_equal(r.tail, "inner:a b");
 }
 
+/* Whether "nsenter -t <self> -m --" works here (root with CAP_SYS_ADMIN). */
+static int nsenter_usable(const fx *f, char *pidbuf, size_t len)
+{
+    tqu_child_spec spec;
+    tqu_child_result r;
+
+    snprintf(pidbuf, len, "%d", (int)getpid());
+    memset(&spec, 0, sizeof(spec));
+    spec.argv = ARGV("nsenter", "-t", pidbuf, "-m", "--", "true");
+    spec.cwd = f->dir;
+    return tqu_child_run(&spec, &r) == TQU_CHILD_OK && r.exited && r.exit_code == 0;
+}
+
+/*
+ * The in-cluster install's prefix enters a mount namespace, and entering
+ * one resets the working folder to "/": the vendor's commands ("sh
+ * update.sh", "./darwin-client") must still run in their folder, for a
+ * short command and for a detached one. (Before the fix: "sh: 0: cannot
+ * open update.sh" and 127.)
+ */
+static void test_run_prefix_keeps_cwd(void **state)
+{
+    fx *f = *state;
+    char work[PATH_MAX], tool[PATH_MAX], log[PATH_MAX], real[PATH_MAX], want[2 * PATH_MAX],
+         sdir[PATH_MAX], pid[32], cmd[TQU_CHILD_CMD_MAX];
+    tqu_child_result r;
+    tqu_child_spec spec;
+    tqu_detached_status st;
+
+    if (!nsenter_usable(f, pid, sizeof(pid)))
+        skip();   /* cmocka prints the skip; needs root and nsenter */
+    pathf(work, f, "plan client");
+    assert_int_equal(mkdir(work, 0700), 0);
+    script(tool, f, "plan client/update.sh", "echo \"in:$(pwd -P) args:$*\"\n");
+    script(tool, f, "plan client/darwin-client", "echo \"dc:$(pwd -P) $1\"\n");
+    assert_non_null(realpath(work, real));
+    pathf(log, f, "ns.log");
+    memset(&spec, 0, sizeof(spec));
+    spec.prefix = ARGV("nsenter", "-t", pid, "-m", "--");
+    spec.argv = ARGV("sh", "update.sh", "-P", "it's \"x\"", "$HOME");
+    spec.secret_args = TQU_CHILD_SECRET_ARG(3);
+    spec.cwd = work;
+    spec.log_path = log;
+    assert_int_equal(tqu_child_run(&spec, &r), TQU_CHILD_OK);
+    assert_int_equal(r.exit_code, 0);
+    snprintf(want, sizeof(want), "in:%s args:-P *** $HOME", real);
+    assert_string_equal(r.tail, want);
+
+    spec.argv = ARGV("./darwin-client", "paas_check");
+    spec.secret_args = 0;
+    assert_int_equal(tqu_child_run(&spec, &r), TQU_CHILD_OK);
+    assert_int_equal(r.exit_code, 0);
+    snprintf(want, sizeof(want), "dc:%s paas_check", real);
+    assert_string_equal(r.tail, want);
+
+    /* what people read (and could copy) is what runs */
+    tqu_child_format_argv(&spec, cmd, sizeof(cmd));
+    snprintf(want, sizeof(want), "nsenter -t %s -m -- /bin/sh -c 'cd -- \"$1\" && shift && exec "
+             "\"$@\"' tqu-cd '%s' ./darwin-client paas_check", pid, work);
+    assert_string_equal(cmd, want);
+
+    /* detached: the same */
+    pathf(sdir, f, "state");
+    assert_int_equal(mkdir(sdir, 0700), 0);
+    spec.argv = ARGV("sh", "update.sh", "-n", "new");
+    pathf(log, f, "ns-detached.log");
+    assert_int_equal(tqu_detached_start(&spec, sdir, &st), TQU_CHILD_OK);
+    assert_true(wait_state(sdir, TQU_DETACHED_FINISHED, 10000, &st));
+    assert_int_equal(st.exit_code, 0);
+    snprintf(want, sizeof(want), "in:%s args:-n new", real);
+    assert_string_equal(st.tail, want);
+}
+
 static void sighup_handler(int sig)
 {
     (void)sig;
@@ -1571,6 +1644,7 @@ int main(void)
         T(test_run_exit_codes),
         T(test_run_cwd_and_argv),
         T(test_run_exec_prefix),
+        T(test_run_prefix_keeps_cwd),
         T(test_run_signals_reset),
         T(test_run_no_inherited_fds),
         T(test_run_big_output),

@@ -860,13 +860,107 @@ static char *redact_copy(const char *src, size_t n, const char *const *redact, s
     return out;
 }
 
+/*
+ * Every form in which a shell or a logger may print secret s: as it is;
+ * shell single-quoted ('\'' for a quote: bash and dash under set -x, our
+ * own formatting); inside double quotes (\ " $ ` escaped);
+ * backslash-escaped (printf %q); JSON-escaped (structured loggers). The
+ * quoting characters around a form stay visible, the secret does not.
+ * NULL-terminated, distinct, non-empty; free with forms_free (which wipes
+ * them). NULL on ENOMEM.
+ */
+enum { FORM_RAW, FORM_SQ, FORM_DQ, FORM_BS, FORM_JSON, FORM_N };
+
+static char *form_of(const char *s, int kind)
+{
+    size_t n = strlen(s), k = 0;
+    char *o = malloc(n * 6 + 1);       /* worst: every byte as \u00XX */
+
+    if (!o)
+        return NULL;
+    for (const char *c = s; *c; c++) {
+        unsigned char u = (unsigned char)*c;
+        switch (kind) {
+        case FORM_SQ:
+            if (u == '\'') {
+                memcpy(o + k, "'\\''", 4);
+                k += 4;
+                continue;
+            }
+            break;
+        case FORM_DQ:
+            if (strchr("\\\"$`", u) && u)
+                o[k++] = '\\';
+            break;
+        case FORM_BS:
+            if (!((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+                  (u >= 0x80) || strchr("_@%+=:,./-", u)))
+                o[k++] = '\\';
+            break;
+        case FORM_JSON:
+            if (u == '"' || u == '\\') {
+                o[k++] = '\\';
+            } else if (u < 0x20) {
+                k += (size_t)snprintf(o + k, 7, "\\u%04x", u);
+                continue;
+            }
+            break;
+        }
+        o[k++] = (char)u;
+    }
+    o[k] = '\0';
+    return o;
+}
+
+static void forms_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++) {
+        explicit_bzero(v[i], strlen(v[i]));
+        free(v[i]);
+    }
+    free(v);
+}
+
+static char **forms_of(const char *const *secrets)
+{
+    size_t n = 0, k = 0;
+    char **v;
+
+    while (secrets && secrets[n])
+        n++;
+    v = calloc(n * FORM_N + 1, sizeof(*v));
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!secrets[i][0])
+            continue;
+        for (int kind = 0; kind < FORM_N; kind++) {
+            char *f = form_of(secrets[i], kind);
+            int dup = 0;
+            if (!f) {
+                forms_free(v);
+                return NULL;
+            }
+            for (size_t j = 0; j < k && !dup; j++)
+                dup = !strcmp(v[j], f);
+            if (dup) {
+                explicit_bzero(f, strlen(f));
+                free(f);
+            } else {
+                v[k++] = f;
+            }
+        }
+    }
+    return v;
+}
+
 int tqu_child_tail(const char *path, long long offset, int lines, const char *const *redact,
                    char *buf, size_t len)
 {
     struct stat sb;
-    char *raw = NULL, *red = NULL, *p, *end;
+    char *raw = NULL, *red = NULL, *p, *end, **forms = NULL;
     long long start;
-    size_t n, got, keep;
+    size_t n = 0, got, keep;
     int fd, rc = TQU_CHILD_OK;
 
     if (!buf || !len)
@@ -919,7 +1013,8 @@ int tqu_child_tail(const char *path, long long offset, int lines, const char *co
     }
     if (redact && redact[0]) {
         size_t rn;
-        red = redact_copy(p, (size_t)(end - p), redact, &rn);
+        forms = forms_of(redact);
+        red = forms ? redact_copy(p, (size_t)(end - p), (const char *const *)forms, &rn) : NULL;
         if (!red) {
             rc = TQU_CHILD_ENOMEM;
             goto out;
@@ -960,8 +1055,12 @@ int tqu_child_tail(const char *path, long long offset, int lines, const char *co
         buf[keep] = '\0';
     }
 out:
+    forms_free(forms);
     free(red);
-    free(raw);
+    if (raw) {
+        explicit_bzero(raw, n);      /* it held the secrets in clear */
+        free(raw);
+    }
     close(fd);
     return rc;
 }

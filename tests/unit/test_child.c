@@ -835,6 +835,37 @@ static void test_tail(void **state)
     assert_int_equal((strlen(buf) - 3) % 2, 0);
 }
 
+/*
+ * A secret is masked in every form a shell or a logger prints it: as it
+ * is, shell single-quoted (set -x: 'it'\''s'), double-quoted, backslash-
+ * escaped (printf %q), JSON-escaped. (Before: only the raw form; the
+ * others leaked the password in status.upgrade.outputTail.)
+ */
+static void test_tail_masks_quoted_forms(void **state)
+{
+    fx *f = *state;
+    char path[PATH_MAX], buf[TQU_CHILD_TAIL_MAX];
+    const char *pw = "pa ss'w\"d\\$x";
+    const char *const redact[] = { pw, NULL };
+    const char *log =
+        "raw: pa ss'w\"d\\$x\n"
+        "+ sh update.sh -P 'pa ss'\\''w\"d\\$x' -p 22\n"
+        "dq: \"pa ss'w\\\"d\\\\\\$x\"\n"
+        "q: pa\\ ss\\'w\\\"d\\\\\\$x\n"
+        "{\"msg\":\"pw pa ss'w\\\"d\\\\$x\"}\n";
+    const char *want =
+        "raw: ***\n"
+        "+ sh update.sh -P '***' -p 22\n"
+        "dq: \"***\"\n"
+        "q: ***\n"
+        "{\"msg\":\"pw ***\"}";
+
+    write_file(pathf(path, f, "forms.log"), log, 0600);
+    assert_int_equal(tqu_child_tail(path, 0, 10, redact, buf, sizeof(buf)), TQU_CHILD_OK);
+    assert_string_equal(buf, want);
+    assert_null(strstr(buf, "ss"));
+}
+
 static void test_run_alloc_failures(void **state)
 {
     fx *f = *state;
@@ -1948,6 +1979,7 @@ int main(void)
         T(test_run_secret_redacted),
         T(test_format_argv),
         T(test_tail),
+        T(test_tail_masks_quoted_forms),
         T(test_run_alloc_failures),
         T(test_detached_lifecycle),
         T(test_detached_concurrent_starts),

@@ -1751,14 +1751,13 @@ static void status_reset(tqu_detached_status *st)
 }
 
 /*
- * The reserved exit file, created (or reused) at its full size and locked
- * (flock, exclusive) by the caller: *fd on success. EBUSY when another
- * starter or a supervisor holds it. 0 or an errno value.
+ * The reserved exit file opened and locked (flock, exclusive): *fd on
+ * success. EBUSY when another starter or a supervisor holds it. 0 or an
+ * errno value.
  */
-static int reserve_exit(int dirfd, int *fd)
+static int lock_exit(int dirfd, int *fd)
 {
-    char blank[EXIT_RESERVE_SIZE];
-    int f, e = 0;
+    int f, e;
 
     *fd = -1;
     f = fd_high(openat(dirfd, F_EXIT_RESERVED, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
@@ -1769,6 +1768,16 @@ static int reserve_exit(int dirfd, int *fd)
         close(f);
         return e;
     }
+    *fd = f;
+    return 0;
+}
+
+/* The locked reserved exit file at its full size (blank). 0 or an errno value. */
+static int reserve_exit(int dirfd, int f)
+{
+    char blank[EXIT_RESERVE_SIZE];
+    int e = 0;
+
     memset(blank, ' ', sizeof(blank));
     blank[sizeof(blank) - 1] = '\n';
     if (ftruncate(f, 0) < 0)
@@ -1779,13 +1788,9 @@ static int reserve_exit(int dirfd, int *fd)
         e = errno;
     if (!e && fsync(dirfd) < 0)
         e = errno;
-    if (e) {
+    if (e)
         unlinkat(dirfd, F_EXIT_RESERVED, 0);
-        close(f);
-        return e;
-    }
-    *fd = f;
-    return 0;
+    return e;
 }
 
 int tqu_detached_start(const tqu_child_spec *spec, const char *state_dir,
@@ -1886,7 +1891,7 @@ int tqu_detached_start(const tqu_child_spec *spec, const char *state_dir,
 
     /* 3. the exit file reserved and locked (one starter at a time), the marker */
     for (long long until = mono_ms() + 2000;;) {
-        e = reserve_exit(dirfd, &exitfd);
+        e = lock_exit(dirfd, &exitfd);
         if (e != EBUSY)
             break;
         /* another starter is between its lock and its marker, or a supervisor runs */
@@ -1899,8 +1904,16 @@ int tqu_detached_start(const tqu_child_spec *spec, const char *state_dir,
                      "(nothing started)", state_dir, F_EXIT_RESERVED, strerror(e));
         goto out;
     }
+    /* someone else was quicker (checked before the blank overwrites what a
+       supervisor of theirs may have written there) */
     if (fstatat(dirfd, F_LAUNCH, &sb, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
-        goto launched;                    /* someone else was quicker */
+        goto launched;
+    e = reserve_exit(dirfd, exitfd);
+    if (e) {
+        rc = set_msg(st->message, sizeof(st->message), TQU_CHILD_ESTATE, "%s/%s: %s "
+                     "(nothing started)", state_dir, F_EXIT_RESERVED, strerror(e));
+        goto out;
+    }
     e = write_marker(dirfd, marker);
     if (e == EEXIST)
         goto launched;

@@ -2,10 +2,11 @@
  * child.c - the vendor commands as child processes (see child.h).
  *
  * Layout of this file:
- *   - async-signal-safe helpers: what runs between fork and exec, and all
- *     of the detached supervisor (a forked copy of the multithreaded
- *     controller: no malloc, no stdio, no locks, only system calls and
- *     the string functions POSIX lists as async-signal-safe);
+ *   - async-signal-safe helpers: what runs between fork and exec (in a
+ *     forked copy of the multithreaded controller: no malloc, no stdio,
+ *     no locks, only system calls and the string functions POSIX lists as
+ *     async-signal-safe); the detached supervisor, a fresh exec of our
+ *     binary (see SUP_FLAG), is written with the same helpers;
  *   - preparation in the controller (argv, environment, PATH lookup,
  *     checks, log file), where allocating is fine;
  *   - A: tqu_child_run; B: tqu_detached_start/_poll/_kill.

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include "k8s.h"
 
 void k8s_buf_init(k8s_buf *b, size_t cap)
@@ -14,12 +15,17 @@ void k8s_buf_init(k8s_buf *b, size_t cap)
     b->len = 0;
     b->alloc = 0;
     b->cap = cap ? cap : K8S_BUF_DEFAULT_CAP;
+    b->wipe = 0;
 }
 
 void k8s_buf_release(k8s_buf *b)
 {
+    int wipe = b->wipe;
+    if (b->data && wipe)
+        OPENSSL_cleanse(b->data, b->alloc);
     free(b->data);
     k8s_buf_init(b, b->cap);
+    b->wipe = wipe;
 }
 
 void k8s_buf_reset(k8s_buf *b)
@@ -46,7 +52,19 @@ static int grow(k8s_buf *b, size_t n)
         nalloc = nalloc > ((size_t)-1) / 2 ? need : nalloc * 2;
     if (nalloc > cap + 1)
         nalloc = cap + 1;
-    p = realloc(b->data, nalloc);
+    if (b->wipe) {
+        /* no realloc: it would leave a copy of the secret behind */
+        p = malloc(nalloc);
+        if (!p)
+            return K8S_ENOMEM;
+        if (b->data) {
+            memcpy(p, b->data, b->len + 1);
+            OPENSSL_cleanse(b->data, b->alloc);
+            free(b->data);
+        }
+    } else {
+        p = realloc(b->data, nalloc);
+    }
     if (!p)
         return K8S_ENOMEM;
     b->data = p;

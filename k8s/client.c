@@ -19,6 +19,7 @@
 #include <time.h>
 #include <pthread.h>
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include "k8s.h"
 #include "k8s_int.h"
 
@@ -755,7 +756,7 @@ static int retryable_status(long code)
 static int do_request(k8s_client *c, const char *method, const char *path,
                       const char *ctype, const char *body, size_t body_len,
                       long idle_timeout_s, k8s_line_fn line_fn, void *line_ud,
-                      cJSON **out, k8s_err *err)
+                      cJSON **out, k8s_err *err, int sensitive)
 {
     int attempt = 0, refreshed = 0, rc;
     int idempotent = strcmp(method, "POST") != 0;
@@ -767,6 +768,7 @@ static int do_request(k8s_client *c, const char *method, const char *path,
     for (;;) {
         memset(&x, 0, sizeof(x));
         k8s_buf_init(&x.body, c->opts.max_body);
+        x.body.wipe = sensitive;        /* the body of a Secret: wiped before free */
         x.line_fn = line_fn;
         x.line_ud = line_ud;
 
@@ -851,7 +853,7 @@ int k8s_request(k8s_client *c, const char *method, const char *path,
 {
     if (!c || !method || !path)
         return k8s_err_set(err, K8S_EINVAL, "k8s_request: missing argument");
-    return do_request(c, method, path, content_type, body, body_len, 0, NULL, NULL, out, err);
+    return do_request(c, method, path, content_type, body, body_len, 0, NULL, NULL, out, err, 0);
 }
 
 int k8s_stream(k8s_client *c, const char *path, long idle_timeout_s,
@@ -861,7 +863,7 @@ int k8s_stream(k8s_client *c, const char *path, long idle_timeout_s,
         return k8s_err_set(err, K8S_EINVAL, "k8s_stream: missing argument");
     /* A stream has no overall timeout; idle_timeout_s bounds silence. */
     return do_request(c, "GET", path, NULL, NULL, 0, idle_timeout_s > 0 ? idle_timeout_s : -1,
-                      fn, ud, NULL, err);
+                      fn, ud, NULL, err, 0);
 }
 
 /* ------------------------------------------------------------------ paths */
@@ -952,6 +954,48 @@ int k8s_get(k8s_client *c, const k8s_resource *r, const char *ns,
             const char *name, cJSON **out, k8s_err *err)
 {
     return send_json(c, "GET", r, ns, name, NULL, NULL, NULL, out, err);
+}
+
+int k8s_get_sensitive(k8s_client *c, const k8s_resource *r, const char *ns,
+                      const char *name, cJSON **out, k8s_err *err)
+{
+    char *path;
+    int rc;
+
+    if (out)
+        *out = NULL;
+    if (!c || !r)
+        return k8s_err_set(err, K8S_EINVAL, "k8s_get_sensitive: missing argument");
+    path = k8s_path(r, ns, name, NULL);
+    if (!path)
+        return k8s_err_set(err, K8S_ENOMEM, "out of memory");
+    rc = do_request(c, "GET", path, NULL, NULL, 0, 0, NULL, NULL, out, err, 1);
+    free(path);
+    return rc;
+}
+
+/* Wipe the strings of j and its siblings after it, recursively. */
+static void json_wipe(cJSON *j)
+{
+    for (; j; j = j->next) {
+        if (j->valuestring && !(j->type & cJSON_IsReference))
+            OPENSSL_cleanse(j->valuestring, strlen(j->valuestring));
+        if (j->string && !(j->type & cJSON_StringIsConst))
+            OPENSSL_cleanse(j->string, strlen(j->string));
+        if (!(j->type & cJSON_IsReference))
+            json_wipe(j->child);
+    }
+}
+
+void k8s_json_wipe_delete(cJSON *j)
+{
+    if (j) {
+        cJSON *next = j->next;      /* j alone, not the siblings it may have */
+        j->next = NULL;
+        json_wipe(j);
+        j->next = next;
+    }
+    cJSON_Delete(j);
 }
 
 int k8s_create(k8s_client *c, const k8s_resource *r, const char *ns,

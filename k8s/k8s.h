@@ -89,6 +89,8 @@ typedef struct k8s_buf {
     size_t len;
     size_t alloc;
     size_t cap;      /* maximum len; 0 means K8S_BUF_DEFAULT_CAP */
+    int wipe;        /* 1: it holds secrets: every block is wiped (OPENSSL_cleanse)
+                        before it is freed or moved (no realloc); kept by release */
 } k8s_buf;
 
 #define K8S_BUF_DEFAULT_CAP ((size_t)64 << 20)   /* 64 MiB */
@@ -270,6 +272,16 @@ int k8s_request(k8s_client *c, const char *method, const char *path,
 /* Convenience wrappers over k8s_request (ns NULL for cluster scope). */
 int k8s_get(k8s_client *c, const k8s_resource *r, const char *ns,
             const char *name, cJSON **out, k8s_err *err);
+/*
+ * k8s_get of an object that holds secrets (a Secret): every buffer of ours
+ * that held the response body is wiped before it is freed (libcurl's and
+ * OpenSSL's own transfer buffers are theirs). Free *out with
+ * k8s_json_wipe_delete.
+ */
+int k8s_get_sensitive(k8s_client *c, const k8s_resource *r, const char *ns,
+                      const char *name, cJSON **out, k8s_err *err);
+/* Wipe every string of the tree (values and keys), then cJSON_Delete it. NULL: nothing. */
+void k8s_json_wipe_delete(cJSON *j);
 int k8s_create(k8s_client *c, const k8s_resource *r, const char *ns,
                const cJSON *obj, cJSON **out, k8s_err *err);
 int k8s_replace(k8s_client *c, const k8s_resource *r, const char *ns,

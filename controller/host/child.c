@@ -2,10 +2,11 @@
  * child.c - the vendor commands as child processes (see child.h).
  *
  * Layout of this file:
- *   - async-signal-safe helpers: what runs between fork and exec, and all
- *     of the detached supervisor (a forked copy of the multithreaded
- *     controller: no malloc, no stdio, no locks, only system calls and
- *     the string functions POSIX lists as async-signal-safe);
+ *   - async-signal-safe helpers: what runs between fork and exec (in a
+ *     forked copy of the multithreaded controller: no malloc, no stdio,
+ *     no locks, only system calls and the string functions POSIX lists as
+ *     async-signal-safe); the detached supervisor, a fresh exec of our
+ *     binary (see SUP_FLAG), is written with the same helpers;
  *   - preparation in the controller (argv, environment, PATH lookup,
  *     checks, log file), where allocating is fine;
  *   - A: tqu_child_run; B: tqu_detached_start/_poll/_kill.
@@ -19,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -78,6 +81,7 @@ const char *tqu_detached_state_name(tqu_detached_state s)
     case TQU_DETACHED_RUNNING: return "Running";
     case TQU_DETACHED_FINISHED: return "Finished";
     case TQU_DETACHED_LOST: return "Lost";
+    case TQU_DETACHED_STARTING: return "Starting";
     }
     return "Unknown";
 }
@@ -102,6 +106,14 @@ static long long mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Since boot, suspend included: elapsed times that survive a restart of ours. */
+static long long boot_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -500,6 +512,7 @@ typedef struct plan {
     char **argv;             /* prefix + argv (borrowed strings), owned array */
     char **envp;             /* borrowed strings, owned array */
     char exe[PATH_MAX];
+    size_t nlead;            /* words before spec->argv in argv (prefix, cd wrapper) */
     const char *word;        /* the first word, for messages (never a secret) */
     int devnull, logfd;      /* >= 3, close-on-exec; -1 when not open */
     long long log_offset;    /* size of the log before this run */
@@ -620,6 +633,23 @@ static int resolve(const char *word, char *const *envp, const char *cwd, char *o
     return e;
 }
 
+/*
+ * With an exec prefix, the command runs in a new mount namespace (nsenter
+ * -m), where the kernel resets the working folder to "/": the prefix then
+ * runs this small shell program, which changes to the folder and execs
+ * the command (argv-based: the folder and the command are arguments,
+ * never joined into the script).
+ */
+static const char *const cd_wrapper[] = { "/bin/sh", "-c", "cd -- \"$1\" && shift && exec \"$@\"",
+                                          "tqu-cd" };
+#define CD_WRAPPER_N (sizeof(cd_wrapper) / sizeof(cd_wrapper[0]))
+
+/* Whether the command goes through cd_wrapper (then + cwd) after the prefix. */
+static int wraps_cwd(const tqu_child_spec *spec)
+{
+    return spec && spec->prefix && spec->prefix[0] && spec->cwd;
+}
+
 /* "***" when argv[i] is flagged secret, else argv[i]. */
 static const char *shown_arg(const tqu_child_spec *spec, size_t i)
 {
@@ -663,7 +693,8 @@ static int prepare(const tqu_child_spec *spec, plan *p, char *msg, size_t mlen)
                            "directory", spec->cwd);
     }
 
-    p->argv = calloc(np + na + 1, sizeof(*p->argv));
+    p->nlead = np + (wraps_cwd(spec) ? CD_WRAPPER_N + 1 : 0);
+    p->argv = calloc(p->nlead + na + 1, sizeof(*p->argv));
     p->envp = build_env(spec->env ? spec->env : environ, spec->env_extra);
     if (!p->argv || !p->envp) {
         rc = set_msg(msg, mlen, TQU_CHILD_ENOMEM, "out of memory");
@@ -671,8 +702,13 @@ static int prepare(const tqu_child_spec *spec, plan *p, char *msg, size_t mlen)
     }
     for (size_t i = 0; i < np; i++)
         p->argv[i] = spec->prefix[i];
+    if (wraps_cwd(spec)) {
+        for (size_t i = 0; i < CD_WRAPPER_N; i++)
+            p->argv[np + i] = (char *)cd_wrapper[i];
+        p->argv[np + CD_WRAPPER_N] = (char *)spec->cwd;
+    }
     for (size_t i = 0; i < na; i++)
-        p->argv[np + i] = spec->argv[i];
+        p->argv[p->nlead + i] = spec->argv[i];
 
     e = resolve(p->argv[0], p->envp, spec->cwd, p->exe, sizeof(p->exe));
     if (e) {
@@ -783,6 +819,11 @@ size_t tqu_child_format_argv(const tqu_child_spec *spec, char *buf, size_t len)
 
     for (size_t i = 0; spec && spec->prefix && spec->prefix[i]; i++)
         fmt_word(&f, spec->prefix[i], 0);
+    if (wraps_cwd(spec)) {
+        for (size_t i = 0; i < CD_WRAPPER_N; i++)
+            fmt_word(&f, cd_wrapper[i], 0);
+        fmt_word(&f, spec->cwd, 0);
+    }
     for (size_t i = 0; spec && spec->argv && spec->argv[i]; i++)
         fmt_word(&f, spec->argv[i],
                  i < TQU_CHILD_SECRET_MAX && (spec->secret_args & TQU_CHILD_SECRET_ARG(i)));
@@ -821,13 +862,107 @@ static char *redact_copy(const char *src, size_t n, const char *const *redact, s
     return out;
 }
 
+/*
+ * Every form in which a shell or a logger may print secret s: as it is;
+ * shell single-quoted ('\'' for a quote: bash and dash under set -x, our
+ * own formatting); inside double quotes (\ " $ ` escaped);
+ * backslash-escaped (printf %q); JSON-escaped (structured loggers). The
+ * quoting characters around a form stay visible, the secret does not.
+ * NULL-terminated, distinct, non-empty; free with forms_free (which wipes
+ * them). NULL on ENOMEM.
+ */
+enum { FORM_RAW, FORM_SQ, FORM_DQ, FORM_BS, FORM_JSON, FORM_N };
+
+static char *form_of(const char *s, int kind)
+{
+    size_t n = strlen(s), k = 0;
+    char *o = malloc(n * 6 + 1);       /* worst: every byte as \u00XX */
+
+    if (!o)
+        return NULL;
+    for (const char *c = s; *c; c++) {
+        unsigned char u = (unsigned char)*c;
+        switch (kind) {
+        case FORM_SQ:
+            if (u == '\'') {
+                memcpy(o + k, "'\\''", 4);
+                k += 4;
+                continue;
+            }
+            break;
+        case FORM_DQ:
+            if (strchr("\\\"$`", u) && u)
+                o[k++] = '\\';
+            break;
+        case FORM_BS:
+            if (!((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+                  (u >= 0x80) || strchr("_@%+=:,./-", u)))
+                o[k++] = '\\';
+            break;
+        case FORM_JSON:
+            if (u == '"' || u == '\\') {
+                o[k++] = '\\';
+            } else if (u < 0x20) {
+                k += (size_t)snprintf(o + k, 7, "\\u%04x", u);
+                continue;
+            }
+            break;
+        }
+        o[k++] = (char)u;
+    }
+    o[k] = '\0';
+    return o;
+}
+
+static void forms_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++) {
+        explicit_bzero(v[i], strlen(v[i]));
+        free(v[i]);
+    }
+    free(v);
+}
+
+static char **forms_of(const char *const *secrets)
+{
+    size_t n = 0, k = 0;
+    char **v;
+
+    while (secrets && secrets[n])
+        n++;
+    v = calloc(n * FORM_N + 1, sizeof(*v));
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!secrets[i][0])
+            continue;
+        for (int kind = 0; kind < FORM_N; kind++) {
+            char *f = form_of(secrets[i], kind);
+            int dup = 0;
+            if (!f) {
+                forms_free(v);
+                return NULL;
+            }
+            for (size_t j = 0; j < k && !dup; j++)
+                dup = !strcmp(v[j], f);
+            if (dup) {
+                explicit_bzero(f, strlen(f));
+                free(f);
+            } else {
+                v[k++] = f;
+            }
+        }
+    }
+    return v;
+}
+
 int tqu_child_tail(const char *path, long long offset, int lines, const char *const *redact,
                    char *buf, size_t len)
 {
     struct stat sb;
-    char *raw = NULL, *red = NULL, *p, *end;
+    char *raw = NULL, *red = NULL, *p, *end, **forms = NULL;
     long long start;
-    size_t n, got, keep;
+    size_t n = 0, got, keep;
     int fd, rc = TQU_CHILD_OK;
 
     if (!buf || !len)
@@ -880,7 +1015,8 @@ int tqu_child_tail(const char *path, long long offset, int lines, const char *co
     }
     if (redact && redact[0]) {
         size_t rn;
-        red = redact_copy(p, (size_t)(end - p), redact, &rn);
+        forms = forms_of(redact);
+        red = forms ? redact_copy(p, (size_t)(end - p), (const char *const *)forms, &rn) : NULL;
         if (!red) {
             rc = TQU_CHILD_ENOMEM;
             goto out;
@@ -921,8 +1057,12 @@ int tqu_child_tail(const char *path, long long offset, int lines, const char *co
         buf[keep] = '\0';
     }
 out:
+    forms_free(forms);
     free(red);
-    free(raw);
+    if (raw) {
+        explicit_bzero(raw, n);      /* it held the secrets in clear */
+        free(raw);
+    }
     close(fd);
     return rc;
 }
@@ -1061,7 +1201,7 @@ out:
 #define F_EXIT "exit"
 
 /* The supervisor's report to the starting controller, over a pipe. */
-enum { REP_OK = 0, REP_FORK, REP_PIDFILE };
+enum { REP_OK = 0, REP_FORK, REP_PIDFILE, REP_PLAN, REP_EXEC };
 typedef struct report {
     int stage;               /* REP_* */
     int err;
@@ -1069,12 +1209,45 @@ typedef struct report {
     pid_t sup, child;
 } report;
 
+/*
+ * The supervisor is a fresh exec of our own binary (/proc/self/exe with
+ * the hidden argument SUP_FLAG, caught by a constructor before main), not
+ * a fork that keeps the controller's heap (its token, keys, caches) for
+ * the hours update.sh runs. Its arguments and environment hold nothing;
+ * everything it needs comes on fixed descriptors, the plan (with the
+ * command's argv, password included) over a pipe, wiped once the command
+ * has been exec'd.
+ */
+#define SUP_FLAG "--tqu-internal-supervisor"
+enum { SUP_FD_PLAN = 3, SUP_FD_LOG, SUP_FD_DIR, SUP_FD_REPORT, SUP_FD_EXIT, SUP_FD_SELF, SUP_NFD };
+#define SUP_MAGIC 0x54515553u               /* "TQUS" */
+#define PLAN_CAP ((size_t)1024 * 1024)      /* largest plan (argv + environment) */
+
+/* The plan's header; then NUL-terminated strings: exe, cwd, argv[argc], envp[envc]. */
+typedef struct sup_hdr {
+    uint32_t magic, size;                   /* size: the whole plan, header included */
+    int64_t timeout_ms, grace_ms, delay_ms;
+    uint32_t argc, envc, has_cwd;
+    char boot_id[64];
+} sup_hdr;
+
+/* The exit status is written in place into a file reserved (full size) at launch,
+   then renamed to "exit": a disk filled meanwhile cannot lose it. The starter and
+   then the supervisor hold an flock on it: held without a pid file means Starting. */
+#define F_EXIT_RESERVED "exit.reserved"
+#define EXIT_RESERVE_SIZE 4096
+
+int tqu__child_supervisor_delay_ms;
+
 typedef struct sup_plan {
     exec_plan x;             /* in_fd/out_fd: /dev/null, the log */
     int dirfd;               /* the state folder */
     int report_fd;
-    long timeout_ms, grace_ms;
+    int exit_fd;             /* the reserved exit file */
+    long timeout_ms, grace_ms, delay_ms;
     char boot_id[64];
+    char *wipe;              /* the plan (it holds the secret arguments) */
+    size_t wipe_len;
 } sup_plan;
 
 static volatile sig_atomic_t sup_cancel;
@@ -1085,7 +1258,34 @@ static void on_cancel(int sig)
     sup_cancel = 1;
 }
 
-/* The supervisor: after setsid and a second fork. Async-signal-safe only. */
+/*
+ * Overwrite the reserved exit file in place with text (padded with spaces to
+ * its reserved size: no block to allocate), then rename it to "exit". The
+ * text stays readable under the reserved name if the rename fails.
+ */
+static void write_exit(int dirfd, int fd, const char *text, size_t n)
+{
+    char pad[EXIT_RESERVE_SIZE];
+
+    if (n > sizeof(pad))
+        n = sizeof(pad);
+    memset(pad, ' ', sizeof(pad));
+    memcpy(pad, text, n);
+    pad[sizeof(pad) - 1] = '\n';
+    for (size_t off = 0; off < sizeof(pad);) {
+        ssize_t w = pwrite(fd, pad + off, sizeof(pad) - off, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    fsync(fd);
+    if (renameat(dirfd, F_EXIT_RESERVED, dirfd, F_EXIT) == 0)
+        fsync(dirfd);
+}
+
+/* The supervisor, in its own process (a fresh exec, see SUP_FLAG). */
 __attribute__((noreturn)) static void supervisor_main(sup_plan *s)
 {
     struct sigaction sa;
@@ -1093,7 +1293,7 @@ __attribute__((noreturn)) static void supervisor_main(sup_plan *s)
     report rep;
     exec_plan x = s->x;
     unsigned long long sstart = 0, cstart = 0;
-    int keep[4] = { s->x.in_fd, s->x.out_fd, s->dirfd, s->report_fd };
+    int keep[5] = { s->x.in_fd, s->x.out_fd, s->dirfd, s->report_fd, s->exit_fd };
     int errp[2], gop[2], pidfd, e;
     char text[1024];
     sbuf b = { text, 0, sizeof(text) };
@@ -1121,7 +1321,7 @@ __attribute__((noreturn)) static void supervisor_main(sup_plan *s)
     prctl(PR_SET_NAME, "tqu-supervisor", 0, 0, 0);
 
     /* only what it needs: the controller's sockets must not live on here */
-    close_except(keep, 4, s->x.fd_max);
+    close_except(keep, 5, s->x.fd_max);
     dup2(s->x.in_fd, 0);
     dup2(s->x.in_fd, 1);
     dup2(s->x.in_fd, 2);
@@ -1130,6 +1330,8 @@ __attribute__((noreturn)) static void supervisor_main(sup_plan *s)
     }
     rep.sup = getpid();
     proc_stat(0, &sstart, NULL);
+    if (s->delay_ms > 0)
+        sleep_ms(s->delay_ms);          /* tests: a slow start */
 
     if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(gop, O_CLOEXEC) < 0) {
         rep.stage = REP_FORK;
@@ -1186,6 +1388,8 @@ __attribute__((noreturn)) static void supervisor_main(sup_plan *s)
         memset(&rep.exec, 0, sizeof(rep.exec));
     write_all(s->report_fd, &rep, sizeof(rep));
     close(s->report_fd);
+    /* the command has its argv: the secrets go from our memory */
+    explicit_bzero(s->wipe, s->wipe_len);
 
     memset(&w, 0, sizeof(w));
     w.pid = child;
@@ -1214,12 +1418,234 @@ __attribute__((noreturn)) static void supervisor_main(sup_plan *s)
     sb_put(&b, "\",\"durationMs\":");
     sb_num(&b, mono_ms() - t0);
     sb_put(&b, "}\n");
-    atomic_write_at(s->dirfd, ".exit.tmp", F_EXIT, text, b.len);
+    write_exit(s->dirfd, s->exit_fd, text, b.len);
     _exit(0);
 
 report_fail:
+    explicit_bzero(s->wipe, s->wipe_len);
     write_all(s->report_fd, &rep, sizeof(rep));
     _exit(1);
+}
+
+/* The next NUL-terminated string of the plan, or NULL past its end. */
+static char *plan_next(char **p, char *end)
+{
+    char *s = *p, *nul;
+
+    if (s >= end || !(nul = memchr(s, '\0', (size_t)(end - s))))
+        return NULL;
+    *p = nul + 1;
+    return s;
+}
+
+/* The supervisor process: read the plan from SUP_FD_PLAN and supervise. */
+__attribute__((noreturn)) static void supervisor_entry(void)
+{
+    sup_hdr h;
+    sup_plan s;
+    report rep;
+    struct rlimit rl;
+    char *buf = NULL, *p, *end, **argv = NULL, **envp = NULL, *exe, *cwd;
+    size_t n = 0;
+
+    memset(&rep, 0, sizeof(rep));
+    memset(&s, 0, sizeof(s));
+    rep.stage = REP_PLAN;
+    rep.err = EINVAL;
+    if (read_full(SUP_FD_PLAN, &h, sizeof(h)) != (ssize_t)sizeof(h) || h.magic != SUP_MAGIC ||
+        h.size <= sizeof(h) || h.size > PLAN_CAP || !h.argc || h.argc > PLAN_CAP / 2 ||
+        h.envc > PLAN_CAP / 2)
+        goto fail;
+    n = h.size - sizeof(h);
+    buf = malloc(n + 1);        /* one allocation: no stray copy of the secrets */
+    argv = calloc(h.argc + 1, sizeof(*argv));
+    envp = calloc(h.envc + 1, sizeof(*envp));
+    if (!buf || !argv || !envp) {
+        rep.err = ENOMEM;
+        goto fail;
+    }
+    if (read_full(SUP_FD_PLAN, buf, n) != (ssize_t)n)
+        goto fail;
+    buf[n] = '\0';
+    close(SUP_FD_PLAN);
+    p = buf;
+    end = buf + n;
+    exe = plan_next(&p, end);
+    cwd = plan_next(&p, end);
+    for (uint32_t i = 0; i < h.argc; i++)
+        if (!(argv[i] = plan_next(&p, end)))
+            goto fail;
+    for (uint32_t i = 0; i < h.envc; i++)
+        if (!(envp[i] = plan_next(&p, end)))
+            goto fail;
+    if (!exe || !cwd)
+        goto fail;
+    s.x.exe = exe;
+    s.x.argv = argv;
+    s.x.envp = envp;
+    s.x.cwd = h.has_cwd ? cwd : NULL;
+    s.x.in_fd = fd_high(open("/dev/null", O_RDWR | O_CLOEXEC));
+    s.x.out_fd = SUP_FD_LOG;
+    s.x.go_fd = s.x.err_fd = -1;
+    s.x.fd_max = 1u << 20;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < s.x.fd_max)
+        s.x.fd_max = (unsigned)rl.rlim_cur;
+    if (s.x.in_fd < 0) {
+        rep.stage = REP_FORK;
+        rep.err = errno;
+        goto fail;
+    }
+    /* none of ours reaches the command */
+    for (int fd = SUP_FD_LOG; fd < SUP_FD_SELF; fd++)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    s.dirfd = SUP_FD_DIR;
+    s.report_fd = SUP_FD_REPORT;
+    s.exit_fd = SUP_FD_EXIT;
+    s.timeout_ms = (long)h.timeout_ms;
+    s.grace_ms = (long)h.grace_ms;
+    s.delay_ms = (long)h.delay_ms;
+    memcpy(s.boot_id, h.boot_id, sizeof(s.boot_id));
+    s.boot_id[sizeof(s.boot_id) - 1] = '\0';
+    s.wipe = buf;
+    s.wipe_len = n;
+    supervisor_main(&s);
+fail:
+    if (buf)
+        explicit_bzero(buf, n);
+    write_all(SUP_FD_REPORT, &rep, sizeof(rep));
+    _exit(1);
+}
+
+/* Before main: the hidden supervisor mode of whatever binary links us. */
+__attribute__((constructor)) static void supervisor_hook(int argc, char **argv)
+{
+    if (argc == 2 && argv && argv[1] && !strcmp(argv[1], SUP_FLAG))
+        supervisor_entry();
+}
+
+/*
+ * In the forked grandchild of the starter: the descriptors to their fixed
+ * numbers (from[] in SUP_FD_PLAN.. order, SUP_FD_SELF last), /dev/null as
+ * 0-2, nothing else, then exec ourselves. Async-signal-safe only.
+ */
+__attribute__((noreturn)) static void supervisor_exec(const int *from, int devnull,
+                                                      unsigned fd_max)
+{
+    enum { N = SUP_NFD - SUP_FD_PLAN };
+    char *const argv[] = { "tqu-supervisor", SUP_FLAG, NULL };
+    char *const envp[] = { NULL };
+    char self[32];
+    sbuf b = { self, 0, sizeof(self) };
+    int tmp[N + 1];
+    report rep;
+
+    setpgid(0, 0);
+    reset_signals();
+    for (int i = 0; i < N; i++)
+        tmp[i] = fcntl(from[i], F_DUPFD_CLOEXEC, SUP_NFD + 8);
+    tmp[N] = fcntl(devnull, F_DUPFD_CLOEXEC, SUP_NFD + 8);
+    for (int i = 0; i < N + 1; i++)
+        if (tmp[i] < 0)
+            _exit(1);
+    for (int i = 0; i < 3; i++)
+        dup2(tmp[N], i);
+    for (int i = 0; i < N; i++)
+        if (dup3(tmp[i], SUP_FD_PLAN + i, SUP_FD_PLAN + i == SUP_FD_SELF ? O_CLOEXEC : 0) < 0)
+            _exit(1);
+    close_fds(SUP_NFD, ~0U, fd_max);
+    syscall(SYS_execveat, SUP_FD_SELF, "", argv, envp, AT_EMPTY_PATH);
+    sb_put(&b, "/proc/self/fd/");              /* kernels or tools without execveat */
+    sb_num(&b, SUP_FD_SELF);
+    execve(self, argv, envp);
+    memset(&rep, 0, sizeof(rep));
+    rep.stage = REP_EXEC;
+    rep.err = errno;
+    write_all(SUP_FD_REPORT, &rep, sizeof(rep));
+    _exit(1);
+}
+
+/*
+ * The plan for the supervisor (see sup_hdr) in one allocation; the caller
+ * wipes and frees it. NULL on ENOMEM or E2BIG (errno).
+ */
+static char *plan_pack(const plan *p, const tqu_child_spec *spec, const char *boot_id,
+                       size_t *len)
+{
+    sup_hdr h;
+    size_t n = sizeof(h), argc = vec_len(p->argv), envc = vec_len(p->envp), off;
+    const char *cwd = spec->cwd ? spec->cwd : "";
+    char *buf;
+
+    n += strlen(p->exe) + 1 + strlen(cwd) + 1;
+    for (size_t i = 0; i < argc; i++)
+        n += strlen(p->argv[i]) + 1;
+    for (size_t i = 0; i < envc; i++)
+        n += strlen(p->envp[i]) + 1;
+    if (n > PLAN_CAP) {
+        errno = E2BIG;
+        return NULL;
+    }
+    buf = malloc(n);
+    if (!buf) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(&h, 0, sizeof(h));
+    h.magic = SUP_MAGIC;
+    h.size = (uint32_t)n;
+    h.timeout_ms = timeout_of(spec);
+    h.grace_ms = grace_of(spec);
+    h.delay_ms = tqu__child_supervisor_delay_ms;
+    h.argc = (uint32_t)argc;
+    h.envc = (uint32_t)envc;
+    h.has_cwd = !!spec->cwd;
+    snprintf(h.boot_id, sizeof(h.boot_id), "%s", boot_id);
+    memcpy(buf, &h, sizeof(h));
+    off = sizeof(h);
+#define PUT(str) do { size_t l_ = strlen(str) + 1; memcpy(buf + off, (str), l_); off += l_; } while (0)
+    PUT(p->exe);
+    PUT(cwd);
+    for (size_t i = 0; i < argc; i++)
+        PUT(p->argv[i]);
+    for (size_t i = 0; i < envc; i++)
+        PUT(p->envp[i]);
+#undef PUT
+    *len = n;
+    return buf;
+}
+
+/*
+ * The plan into a pipe, all of it before the supervisor exists (the pipe
+ * grown to hold it): returns the read end, or -1 with errno.
+ */
+static int plan_pipe(const char *buf, size_t len)
+{
+    int pp[2] = { -1, -1 }, e;
+
+    if (pipe2(pp, O_CLOEXEC) < 0)
+        return -1;
+    if ((pp[0] = fd_high(pp[0])) < 0 || (pp[1] = fd_high(pp[1])) < 0)
+        goto fail;
+    if (len > 65536 && fcntl(pp[1], F_SETPIPE_SZ, (int)len) < 0)
+        goto fail;
+    if (fcntl(pp[1], F_SETFL, O_NONBLOCK) < 0)
+        goto fail;
+    e = write_all(pp[1], buf, len);
+    if (e) {
+        errno = e == EAGAIN ? E2BIG : e;
+        goto fail;
+    }
+    close(pp[1]);
+    return pp[0];
+fail:
+    e = errno;
+    if (pp[0] >= 0)
+        close(pp[0]);
+    if (pp[1] >= 0)
+        close(pp[1]);
+    errno = e;
+    return -1;
 }
 
 /* The kernel's boot id (36 characters), or "" when unreadable. */
@@ -1243,12 +1669,12 @@ static void read_boot_id(char *out, size_t len)
 
 /* The launch marker's JSON; caller frees. NULL on ENOMEM. */
 static char *marker_json(const tqu_child_spec *spec, const plan *p, const char *started_at,
-                         const char *cwd)
+                         const char *cwd, const char *boot_id)
 {
     cJSON *o = cJSON_CreateObject(), *a = NULL;
     char *cmd = NULL, *out = NULL;
     size_t n = tqu_child_format_argv(spec, NULL, 0);
-    size_t np = vec_len(spec->prefix);
+    size_t np = p->nlead;
 
     if (!o || !(cmd = malloc(n + 1)))
         goto out;
@@ -1270,7 +1696,9 @@ static char *marker_json(const tqu_child_spec *spec, const plan *p, const char *
         !cJSON_AddNumberToObject(o, "logOffset", (double)p->log_offset) ||
         !cJSON_AddNumberToObject(o, "timeoutMs", (double)timeout_of(spec)) ||
         !cJSON_AddNumberToObject(o, "graceMs", (double)grace_of(spec)) ||
-        !cJSON_AddNumberToObject(o, "launcherPid", (double)getpid()))
+        !cJSON_AddNumberToObject(o, "launcherPid", (double)getpid()) ||
+        !cJSON_AddStringToObject(o, "bootId", boot_id) ||
+        !cJSON_AddNumberToObject(o, "startedBootMs", (double)boot_ms()))
         goto out;
     out = cJSON_Print(o);
 out:
@@ -1314,6 +1742,7 @@ static int write_marker(int dirfd, const char *data)
 static void unmark(int dirfd)
 {
     unlinkat(dirfd, F_LAUNCH, 0);
+    unlinkat(dirfd, F_EXIT_RESERVED, 0);
     fsync(dirfd);
 }
 
@@ -1323,17 +1752,61 @@ static void status_reset(tqu_detached_status *st)
     st->exit_code = -1;
 }
 
+/*
+ * The reserved exit file opened and locked (flock, exclusive): *fd on
+ * success. EBUSY when another starter or a supervisor holds it. 0 or an
+ * errno value.
+ */
+static int lock_exit(int dirfd, int *fd)
+{
+    int f, e;
+
+    *fd = -1;
+    f = fd_high(openat(dirfd, F_EXIT_RESERVED, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (f < 0)
+        return errno;
+    if (flock(f, LOCK_EX | LOCK_NB) < 0) {
+        e = errno == EWOULDBLOCK ? EBUSY : errno;
+        close(f);
+        return e;
+    }
+    *fd = f;
+    return 0;
+}
+
+/* The locked reserved exit file at its full size (blank). 0 or an errno value. */
+static int reserve_exit(int dirfd, int f)
+{
+    char blank[EXIT_RESERVE_SIZE];
+    int e = 0;
+
+    memset(blank, ' ', sizeof(blank));
+    blank[sizeof(blank) - 1] = '\n';
+    if (ftruncate(f, 0) < 0)
+        e = errno;
+    if (!e)
+        e = write_all(f, blank, sizeof(blank));
+    if (!e && fsync(f) < 0)
+        e = errno;
+    if (!e && fsync(dirfd) < 0)
+        e = errno;
+    if (e)
+        unlinkat(dirfd, F_EXIT_RESERVED, 0);
+    return e;
+}
+
 int tqu_detached_start(const tqu_child_spec *spec, const char *state_dir,
                        tqu_detached_status *st)
 {
     plan p;
-    sup_plan s;
     report rep;
     struct stat sb;
     const char **secrets = NULL;
-    char *marker = NULL, started[32], cwd[TQU_CHILD_PATH_MAX];
+    char *marker = NULL, *pl = NULL, started[32], cwd[TQU_CHILD_PATH_MAX], boot_id[64];
     sbuf tb = { started, 0, sizeof(started) };
-    int dirfd = -1, repp[2] = { -1, -1 }, rc = TQU_CHILD_OK, e, ist;
+    int dirfd = -1, repp[2] = { -1, -1 }, planfd = -1, selffd = -1, exitfd = -1;
+    int rc = TQU_CHILD_OK, e, ist;
+    size_t pln = 0;
     long long deadline;
     ssize_t got = 0;
     pid_t mid;
@@ -1381,9 +1854,34 @@ int tqu_detached_start(const tqu_child_spec *spec, const char *state_dir,
     else if (!getcwd(cwd, sizeof(cwd)))
         cwd[0] = '\0';
     sb_time(&tb, real_now());
-    marker = marker_json(spec, &p, started, cwd);
+    read_boot_id(boot_id, sizeof(boot_id));
+    marker = marker_json(spec, &p, started, cwd, boot_id);
     if (!marker) {
         rc = set_msg(st->message, sizeof(st->message), TQU_CHILD_ENOMEM, "out of memory");
+        goto out;
+    }
+    selffd = fd_high(open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+    if (selffd < 0) {
+        rc = set_msg(st->message, sizeof(st->message), TQU_CHILD_ESPAWN, "cannot run %s: "
+                     "/proc/self/exe (our own binary, for the supervisor): %s", p.word,
+                     strerror(errno));
+        goto out;
+    }
+    pl = plan_pack(&p, spec, boot_id, &pln);
+    if (!pl) {
+        rc = set_msg(st->message, sizeof(st->message), errno == ENOMEM ? TQU_CHILD_ENOMEM
+                                                                       : TQU_CHILD_EINVAL,
+                     "cannot run %s: %s", p.word, errno == ENOMEM ? "out of memory"
+                     : "its arguments and environment are too long");
+        goto out;
+    }
+    planfd = plan_pipe(pl, pln);
+    explicit_bzero(pl, pln);
+    free(pl);
+    pl = NULL;
+    if (planfd < 0) {
+        rc = set_msg(st->message, sizeof(st->message), TQU_CHILD_ESPAWN, "cannot run %s: "
+                     "pipe: %s", p.word, strerror(errno));
         goto out;
     }
     if (pipe2(repp, O_CLOEXEC) < 0 || (repp[0] = fd_high(repp[0])) < 0 ||
@@ -1392,26 +1890,44 @@ int tqu_detached_start(const tqu_child_spec *spec, const char *state_dir,
                      strerror(errno));
         goto out;
     }
-    memset(&s, 0, sizeof(s));
-    s.x = (exec_plan){ p.exe, p.argv, p.envp, spec->cwd, p.devnull, p.logfd, -1, -1, p.fd_max };
-    s.dirfd = dirfd;
-    s.report_fd = repp[1];
-    s.timeout_ms = timeout_of(spec);
-    s.grace_ms = grace_of(spec);
-    read_boot_id(s.boot_id, sizeof(s.boot_id));
 
-    /* 3. the marker */
+    /* 3. the exit file reserved and locked (one starter at a time), the marker */
+    for (long long until = mono_ms() + 2000;;) {
+        e = lock_exit(dirfd, &exitfd);
+        if (e != EBUSY)
+            break;
+        /* another starter is between its lock and its marker, or a supervisor runs */
+        if (fstatat(dirfd, F_LAUNCH, &sb, AT_SYMLINK_NOFOLLOW) == 0 || mono_ms() > until)
+            goto launched;
+        sleep_ms(10);
+    }
+    if (e) {
+        rc = set_msg(st->message, sizeof(st->message), TQU_CHILD_ESTATE, "%s/%s: %s "
+                     "(nothing started)", state_dir, F_EXIT_RESERVED, strerror(e));
+        goto out;
+    }
+    /* someone else was quicker (checked before the blank overwrites what a
+       supervisor of theirs may have written there) */
+    if (fstatat(dirfd, F_LAUNCH, &sb, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+        goto launched;
+    e = reserve_exit(dirfd, exitfd);
+    if (e) {
+        rc = set_msg(st->message, sizeof(st->message), TQU_CHILD_ESTATE, "%s/%s: %s "
+                     "(nothing started)", state_dir, F_EXIT_RESERVED, strerror(e));
+        goto out;
+    }
     e = write_marker(dirfd, marker);
     if (e == EEXIST)
-        goto launched;                    /* someone else was quicker */
+        goto launched;
     if (e) {
+        unlinkat(dirfd, F_EXIT_RESERVED, 0);
         rc = set_msg(st->message, sizeof(st->message), TQU_CHILD_ESTATE, "%s/%s: %s",
                      state_dir, F_LAUNCH, strerror(e));
         goto out;
     }
     st->state = TQU_DETACHED_LOST;       /* from here on a marker exists */
 
-    /* 4. the supervisor, as a grandchild in a session of its own */
+    /* 4. the supervisor, as a grandchild in a session of its own, exec'd afresh */
     mid = fork();
     if (mid < 0) {
         e = errno;
@@ -1422,18 +1938,21 @@ int tqu_detached_start(const tqu_child_spec *spec, const char *state_dir,
         goto out;
     }
     if (mid == 0) {
+        const int from[SUP_NFD - SUP_FD_PLAN] = { planfd, p.logfd, dirfd, repp[1], exitfd,
+                                                  selffd };
         pid_t sup;
-        close(repp[0]);
         setsid();
         sup = _Fork();
         if (sup == 0)
-            supervisor_main(&s);
+            supervisor_exec(from, p.devnull, p.fd_max);
         _exit(sup < 0 ? 1 : 0);
     }
     close(repp[1]);
     repp[1] = -1;
     while (waitpid(mid, &ist, 0) < 0 && errno == EINTR)
         ;
+    close(exitfd);                        /* the supervisor holds the lock from here */
+    exitfd = -1;
     if (!WIFEXITED(ist) || WEXITSTATUS(ist) != 0) {
         /* the second fork failed: nothing runs */
         unmark(dirfd);
@@ -1477,7 +1996,9 @@ int tqu_detached_start(const tqu_child_spec *spec, const char *state_dir,
                          "(nothing started)", state_dir, F_PID, strerror(rep.err));
         else
             rc = set_msg(st->message, sizeof(st->message), TQU_CHILD_ESPAWN, "cannot run %s: "
-                         "fork: %s", p.word, strerror(rep.err));
+                         "%s: %s", p.word, rep.stage == REP_FORK ? "fork"
+                         : rep.stage == REP_EXEC ? "exec of its supervisor"
+                         : "its supervisor could not read its plan", strerror(rep.err));
         goto out;
     }
     snprintf(st->started_at, sizeof(st->started_at), "%s", started);
@@ -1500,6 +2021,10 @@ int tqu_detached_start(const tqu_child_spec *spec, const char *state_dir,
     st->supervisor_alive = st->child_alive = 1;
     goto out;
 launched:
+    if (exitfd >= 0) {
+        close(exitfd);
+        exitfd = -1;
+    }
     tqu_detached_poll(state_dir, secrets, 0, st);
     if (st->state == TQU_DETACHED_NOT_LAUNCHED)   /* unreadable, or gone since: still refuse */
         st->state = TQU_DETACHED_LOST;
@@ -1513,6 +2038,12 @@ launched:
     }
 out:
     free(secrets);
+    if (exitfd >= 0)
+        close(exitfd);
+    if (planfd >= 0)
+        close(planfd);
+    if (selffd >= 0)
+        close(selffd);
     if (repp[0] >= 0)
         close(repp[0]);
     if (repp[1] >= 0)
@@ -1675,7 +2206,55 @@ static void fill_exit(tqu_detached_status *st, const cJSON *x)
     st->cancelled = jbool(x, "cancelled");
     st->exec_errno = (int)jint(x, "execErrno", 0, INT_MAX, 0);
     snprintf(st->finished_at, sizeof(st->finished_at), "%s", jstr(x, "finishedAt"));
-    st->elapsed = jnum(x, "durationMs", 0) / 1000.0;
+    st->elapsed = (double)jint(x, "durationMs", 0, MAX_DURATION_MS, 0) / 1000.0;
+}
+
+/*
+ * Seconds since the launch: from the boot clock recorded in the marker
+ * when this is still the same boot (a wall clock stepped back or forth
+ * changes nothing), else from its wall-clock start; never negative.
+ */
+static double elapsed_of(const cJSON *launch, const char *started_at)
+{
+    char boot[64];
+    long long sb = jint(launch, "startedBootMs", 0, LLONG_MAX / 2, -1), d = 0, t;
+
+    read_boot_id(boot, sizeof(boot));
+    if (sb >= 0 && *boot && !strcmp(boot, jstr(launch, "bootId"))) {
+        d = boot_ms() - sb;
+    } else if ((t = parse_time(started_at)) >= 0) {
+        d = (real_now() - t) * 1000;
+    }
+    return d > 0 ? (double)d / 1000.0 : 0;
+}
+
+/* The exit file, or the reserved one once written (its rename failed); ENOENT when neither. */
+static int read_exit(int dirfd, cJSON **x)
+{
+    int e = read_json(dirfd, F_EXIT, x);
+
+    if (e != ENOENT)
+        return e;
+    e = read_json(dirfd, F_EXIT_RESERVED, x);
+    if (e == EBADMSG || (!e && !cJSON_GetObjectItemCaseSensitive(*x, "exitCode"))) {
+        cJSON_Delete(*x);      /* still blank: nothing recorded yet */
+        *x = NULL;
+        return ENOENT;
+    }
+    return e;
+}
+
+/* Whether a starter or a supervisor holds the reserved exit file's lock. */
+static int reserved_locked(int dirfd)
+{
+    int fd = openat(dirfd, F_EXIT_RESERVED, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), held = 0;
+
+    if (fd < 0)
+        return 0;
+    if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+        held = errno == EWOULDBLOCK;
+    close(fd);
+    return held;
 }
 
 int tqu_detached_poll(const char *state_dir, const char *const *redact, int tail_lines,
@@ -1684,7 +2263,6 @@ int tqu_detached_poll(const char *state_dir, const char *const *redact, int tail
     cJSON *launch = NULL, *x = NULL;
     pid_info pi;
     struct stat sb;
-    long long t;
     int dirfd, e, rc = TQU_CHILD_OK;
 
     if (!st)
@@ -1711,13 +2289,20 @@ int tqu_detached_poll(const char *state_dir, const char *const *redact, int tail
     snprintf(st->cwd, sizeof(st->cwd), "%s", jstr(launch, "cwd"));
     snprintf(st->log_path, sizeof(st->log_path), "%s", jstr(launch, "log"));
     snprintf(st->started_at, sizeof(st->started_at), "%s", jstr(launch, "startedAt"));
-    t = parse_time(st->started_at);
-    if (t >= 0)
-        st->elapsed = (double)(real_now() - t);
+    st->elapsed = elapsed_of(launch, st->started_at);
 
-    e = read_json(dirfd, F_EXIT, &x);
+    e = read_exit(dirfd, &x);
     if (e == ENOENT) {
         e = read_pids(dirfd, &pi);
+        if (e == ENOENT && reserved_locked(dirfd)) {
+            /* between the marker and the pid file: slow is not failed */
+            st->state = TQU_DETACHED_STARTING;
+            set_msg(st->message, sizeof(st->message), TQU_CHILD_OK, "launched at %s; its "
+                    "supervisor is starting", st->started_at);
+            goto tail;
+        }
+        if (e == ENOENT)
+            e = read_pids(dirfd, &pi);        /* it may have just written it */
         if (e == ENOENT) {
             set_msg(st->message, sizeof(st->message), TQU_CHILD_OK, "launch marker written "
                     "at %s but no process was ever recorded: the command never ran (the "
@@ -1744,7 +2329,7 @@ int tqu_detached_poll(const char *state_dir, const char *const *redact, int tail
                         (int)pi.sup, (int)pi.child);
             goto tail;
         }
-        e = read_json(dirfd, F_EXIT, &x);    /* it may have finished meanwhile */
+        e = read_exit(dirfd, &x);            /* it may have finished meanwhile */
     }
     if (e == ENOENT) {
         set_msg(st->message, sizeof(st->message), TQU_CHILD_OK, "the supervisor (pid %d) "
@@ -1807,6 +2392,11 @@ int tqu_detached_kill(const char *state_dir, char *msg, size_t msg_len)
     if (faccessat(dirfd, F_EXIT, F_OK, 0) == 0)
         goto out;                       /* finished */
     e = read_pids(dirfd, &pi);
+    if (e == ENOENT && reserved_locked(dirfd)) {
+        rc = set_msg(msg, msg_len, TQU_CHILD_ESTATE, "%s: the supervisor is still starting "
+                     "(no pid recorded yet): try again", state_dir);
+        goto out;
+    }
     if (e == ENOENT)
         goto out;                       /* never ran */
     if (e) {

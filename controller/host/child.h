@@ -81,7 +81,11 @@ const char *tqu_child_strerror(int rc);
  * (tqu_detached_start copies what its supervisor needs before returning).
  */
 typedef struct tqu_child_spec {
-    char *const *prefix;        /* --exec-prefix argv, NULL-terminated; NULL or empty: none */
+    char *const *prefix;        /* --exec-prefix argv, NULL-terminated; NULL or empty: none.
+                                   With a prefix and a cwd the command keeps its working
+                                   folder through the prefix (nsenter -m resets it to /):
+                                   prefix... /bin/sh -c 'cd -- "$1" && shift && exec "$@"'
+                                   tqu-cd <cwd> argv... (shown so by tqu_child_format_argv) */
     char *const *argv;          /* the command, NULL-terminated, argv[0] non-empty. The first
                                    word run (prefix[0], else argv[0]) is looked up on PATH
                                    (the child's PATH, else a default) when it has no '/';
@@ -165,12 +169,20 @@ int tqu_child_tail(const char *path, long long offset, int lines, const char *co
  *            "command":"nsenter -t 1 -m -- sh update.sh ... -P *** -p 22",
  *            "argv":["nsenter",...,"-P","***",...],"cwd":"/qaxdata/...",
  *            "log":"/.../update.log","logOffset":0,"timeoutMs":10800000,
- *            "graceMs":5000,"launcherPid":1234}
+ *            "graceMs":5000,"launcherPid":1234,"bootId":"<kernel boot id>",
+ *            "startedBootMs":123456}   (CLOCK_BOOTTIME: elapsed times from it, never
+ *                                       from the wall clock while the boot is the same)
  *   pid     written by the supervisor before the command is exec'd:
  *           {"bootId":"<kernel boot id>","supervisorPid":5678,
  *            "supervisorStart":123456,"childPid":5679,"childStart":123457}
  *           (starts: /proc/<pid>/stat field 22, clock ticks after boot;
  *           a pid counts as ours only with the same start and boot id)
+ *   exit.reserved  created at its full size (4 KiB of spaces) and locked
+ *           (flock) by the starter before the marker, the lock then held by
+ *           the supervisor for its life: the exit status is written into it
+ *           in place, so a disk filled meanwhile (update.sh's own data
+ *           backup) cannot lose it; then renamed to "exit". Marker, no
+ *           "pid", lock held: STARTING (never "never ran").
  *   exit    written by the supervisor when the command has ended:
  *           {"exitCode":3,"signal":0,"timedOut":false,"cancelled":false,
  *            "execErrno":0,"finishedAt":"2026-12-05T15:01:02Z","durationMs":3662000}
@@ -189,11 +201,14 @@ typedef enum tqu_detached_state {
     TQU_DETACHED_NOT_LAUNCHED = 0,  /* no launch marker */
     TQU_DETACHED_RUNNING,           /* the supervisor or the command is alive */
     TQU_DETACHED_FINISHED,          /* the exit file is there */
-    TQU_DETACHED_LOST               /* marker, no exit file, nothing alive: a person must
+    TQU_DETACHED_LOST,              /* marker, no exit file, nothing alive: a person must
                                        look (message says what is known); never relaunch */
+    TQU_DETACHED_STARTING           /* marker, no pid file yet, but its starter or its
+                                       supervisor is alive (holds the reserved exit file's
+                                       lock): slow, not failed; treat as running */
 } tqu_detached_state;
 
-/* "NotLaunched", "Running", "Finished", "Lost". */
+/* "NotLaunched", "Running", "Finished", "Lost", "Starting". */
 const char *tqu_detached_state_name(tqu_detached_state s);
 
 typedef struct tqu_detached_status {
@@ -229,10 +244,13 @@ typedef struct tqu_detached_status {
  *     the caller may fix the cause and retry with the same folder
  *     (a missing working directory is one of these: no marker);
  *  3. the launch marker (ESTATE if it cannot be written: nothing started);
- *  4. the supervisor (double fork: the controller keeps no zombie), which
- *     writes "pid", lets the command exec, waits for it, enforces the
- *     timeout (SIGTERM to its process group, SIGKILL after grace), writes
- *     "exit" and exits.
+ *  4. the supervisor (double fork: the controller keeps no zombie; then a
+ *     fresh exec of our own binary, /proc/self/exe, in a hidden mode caught
+ *     before main: it holds none of the controller's heap; its argv and
+ *     environment hold nothing, the command's argv comes over a pipe and is
+ *     wiped once the command has been exec'd), which writes "pid", lets the
+ *     command exec, waits for it, enforces the timeout (SIGTERM to its
+ *     process group, SIGKILL after grace), writes "exit" and exits.
  * Returns 0 with st RUNNING once the command has been exec'd. When fork
  * fails, or the supervisor cannot write "pid" (the command then never
  * runs), the marker is removed again and ESPAWN / ESTATE returned with
@@ -269,5 +287,8 @@ int tqu_detached_poll(const char *state_dir, const char *const *redact, int tail
  * or ESTATE / ENOMEM with one line in msg (msg_len bytes; msg may be NULL).
  */
 int tqu_detached_kill(const char *state_dir, char *msg, size_t msg_len);
+
+/* Tests only: the supervisor waits this long (ms) before it records its pid. */
+extern int tqu__child_supervisor_delay_ms;
 
 #endif

@@ -20,7 +20,8 @@
 /*
  * The SSH password, base64-decoded from the Secret, into buf (the caller
  * wipes it). 0 on success; on failure o says what is wrong and what to do.
- * The Secret's text is wiped before it is freed.
+ * The Secret's text is wiped before it is freed: the HTTP response body
+ * (k8s_get_sensitive) and every string of the parsed object.
  */
 int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o)
 {
@@ -30,7 +31,8 @@ int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o)
     const char *name = run->spec.ssh_secret_name, *key = run->spec.ssh_secret_key;
     int rc = -1;
 
-    if (k8s_get(run->ctl->client, &K8S_SECRETS, run->ns, name, &sec, &err)) {
+    /* the response body and the parsed tree are wiped before they are freed */
+    if (k8s_get_sensitive(run->ctl->client, &K8S_SECRETS, run->ns, name, &sec, &err)) {
         if (k8s_err_is(&err, "NotFound"))
             tqu_out(o, TQU_OUT_BLOCKED, "SshSecretNotFound",
                 "Secret %s/%s (spec.ssh.passwordSecretRef) not found: kubectl -n %s create secret generic %s "
@@ -55,11 +57,7 @@ int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o)
         }
         k8s_blob_release(&b);
     }
-    cJSON *it;
-    cJSON_ArrayForEach(it, k8s_json_get(sec, "data", NULL))
-        if (cJSON_IsString(it))
-            OPENSSL_cleanse(it->valuestring, strlen(it->valuestring));
-    cJSON_Delete(sec);
+    k8s_json_wipe_delete(sec);         /* every string, not only data: stringData, annotations */
     if (rc)
         tqu_out(o, TQU_OUT_BLOCKED, "SshSecretKeyMissing",
             "Secret %s/%s has no non-empty key \"%s\" (spec.ssh.passwordSecretRef.key)", run->ns, name, key);

@@ -74,6 +74,11 @@ int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what);
 /* Save obj as <dir>/<file> (once: an existing copy is the original). */
 int tqu__save_manifest(tqu_run *run, const cJSON *obj, const char *file, char *err, size_t errlen);
 
+/* upgrade.c: the newest attempt folder <dir>/upgrade-g<N> into buf, *gen = N
+ * (0: none, or no folder at all). -1 with errno when the folder cannot be
+ * listed (opendir or readdir failed): never read that as "no attempt". */
+int tqu__latest_attempt(const char *dir, char *buf, size_t len, long long *gen);
+
 /* secret.c */
 int tqu__check_secret(tqu_run *run, tqu_outcome *o);
 int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o);

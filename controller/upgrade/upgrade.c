@@ -19,24 +19,47 @@
 #include "status.h"
 #include "steps_int.h"
 
-/* The newest attempt folder <dir>/upgrade-g<N>; *gen = N, or 0 if none. */
-static void latest_attempt(const tqu_run *run, char *buf, size_t len, long long *gen)
+int tqu__latest_attempt(const char *dir, char *buf, size_t len, long long *gen)
 {
-    DIR *d = opendir(run->dir);
+    DIR *d;
     struct dirent *e;
+    int rc = 0;
+
     *gen = 0;
     buf[0] = '\0';
+    d = opendir(dir);
     if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
+        return errno == ENOENT ? 0 : -1;     /* no folder: nothing ever launched from it */
+    for (;;) {
         long long g;
         char tail;
+        errno = 0;
+        e = readdir(d);
+        if (!e) {
+            if (errno)
+                rc = -1;                     /* a failed scan is no "no attempt" */
+            break;
+        }
         if (sscanf(e->d_name, "upgrade-g%lld%c", &g, &tail) == 1 && g > *gen)
             *gen = g;
     }
+    if (rc) {
+        int e2 = errno;
+        closedir(d);
+        errno = e2;
+        *gen = 0;
+        return rc;
+    }
     closedir(d);
     if (*gen)
-        snprintf(buf, len, "%s/upgrade-g%lld", run->dir, *gen);
+        snprintf(buf, len, "%s/upgrade-g%lld", dir, *gen);
+    return 0;
+}
+
+/* status.upgrade.elapsedSeconds: whole seconds, never negative (the CRD refuses it). */
+static double elapsed_seconds(double e)
+{
+    return e > 0 ? (double)(long long)e : 0;
 }
 
 static void set_upgrade_status(tqu_run *run, const tqu_detached_status *st, const char *state_dir)
@@ -51,7 +74,7 @@ static void set_upgrade_status(tqu_run *run, const tqu_detached_status *st, cons
               !cJSON_AddStringToObject(u, "exitCodeFile", exitf) ||
               (st->child_pid && !cJSON_AddNumberToObject(u, "pid", st->child_pid)) ||
               (st->started_at[0] && !cJSON_AddStringToObject(u, "startedAt", st->started_at)) ||
-              !cJSON_AddNumberToObject(u, "elapsedSeconds", (double)(long long)st->elapsed) ||
+              !cJSON_AddNumberToObject(u, "elapsedSeconds", elapsed_seconds(st->elapsed)) ||
               !cJSON_AddStringToObject(u, "outputTail", st->tail);
     if (!bad && st->state == TQU_DETACHED_FINISHED)
         bad = !cJSON_AddNumberToObject(u, "exitCode", st->exit_code) ||
@@ -150,7 +173,7 @@ static void launch(tqu_run *run, tqu_outcome *o)
                           .log_truncate = 1, .timeout_ms = (long)(run->spec.timeout_upgrade_s * 1000) };
     int rc = tqu_detached_start(&cs, sdir, &st);
     if (rc && (st.state == TQU_DETACHED_RUNNING || st.state == TQU_DETACHED_FINISHED ||
-               st.state == TQU_DETACHED_LOST)) {
+               st.state == TQU_DETACHED_LOST || st.state == TQU_DETACHED_STARTING)) {
         /* the supervisor's report was late or lost, but update.sh was
          * launched: follow it, never report it as not started */
         const char *redact[] = { password, NULL };
@@ -158,7 +181,7 @@ static void launch(tqu_run *run, tqu_outcome *o)
                 "key", run->key, "state", tqu_detached_state_name(st.state), NULL);
         tqu_detached_poll(sdir, redact, 10, &st);
         set_upgrade_status(run, &st, sdir);
-        if (st.state == TQU_DETACHED_RUNNING) {
+        if (st.state == TQU_DETACHED_RUNNING || st.state == TQU_DETACHED_STARTING) {
             tqu_out(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh started; output in %s", log);
             o->requeue_after = 10;
         } else {
@@ -192,7 +215,12 @@ void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
     tqu_detached_status st;
     tqu_outcome ignored;
 
-    latest_attempt(run, sdir, sizeof(sdir), &gen);
+    if (tqu__latest_attempt(run->dir, sdir, sizeof(sdir), &gen)) {
+        /* fail closed: an attempt may be in there */
+        tqu_out(o, TQU_OUT_ERROR, "StateUnreadable", "cannot list %s: %s; update.sh is not started "
+            "while it cannot be told whether it was", run->dir, strerror(errno));
+        return;
+    }
     if (!gen) {
         launch(run, o);
         return;
@@ -215,6 +243,12 @@ void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
         goto out;
     }
     set_upgrade_status(run, &st, sdir);
+    if (st.state == TQU_DETACHED_STARTING) {
+        /* between the launch marker and the supervisor's pid file: slow, not failed */
+        tqu_out(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh is starting (%s)", st.message);
+        o->requeue_after = 5;
+        goto out;
+    }
     if (st.state == TQU_DETACHED_RUNNING) {
         /* the message carries the last line; status.upgrade.outputTail more */
         const char *last = strrchr(st.tail, '\n');
@@ -245,8 +279,11 @@ int tqu_steps_vendor_running(tqu_run *run)
     char sdir[PATH_MAX];
     long long gen;
     tqu_detached_status st;
-    latest_attempt(run, sdir, sizeof(sdir), &gen);
+    if (tqu__latest_attempt(run->dir, sdir, sizeof(sdir), &gen))
+        return 1;                 /* cannot tell: keep the finalizer and the slot */
     if (!gen)
         return 0;
-    return tqu_detached_poll(sdir, NULL, 0, &st) == 0 && st.state == TQU_DETACHED_RUNNING;
+    if (tqu_detached_poll(sdir, NULL, 0, &st))
+        return st.state != TQU_DETACHED_NOT_LAUNCHED && st.state != TQU_DETACHED_FINISHED;
+    return st.state == TQU_DETACHED_RUNNING || st.state == TQU_DETACHED_STARTING;
 }

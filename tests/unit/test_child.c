@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -42,6 +43,7 @@
 
 typedef struct fx {
     char dir[PATH_MAX];
+    char mounted[PATH_MAX];    /* a tmpfs a test mounted, unmounted by teardown */
 } fx;
 
 static int setup(void **state)
@@ -60,6 +62,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
+    if (f->mounted[0])
+        umount2(f->mounted, MNT_DETACH);
     test_rmtree(f->dir);
     free(f);
     return 0;
@@ -285,6 +289,79 @@ static void test_run_exec_prefix(void **state)
     spec.prefix = (char *[]){ NULL };
     assert_int_equal(tqu_child_run(&spec, &r), TQU_CHILD_OK);
     assert_string_equal(r.tail, "inner:a b");
+}
+
+/* Whether "nsenter -t <self> -m --" works here (root with CAP_SYS_ADMIN). */
+static int nsenter_usable(const fx *f, char *pidbuf, size_t len)
+{
+    tqu_child_spec spec;
+    tqu_child_result r;
+
+    snprintf(pidbuf, len, "%d", (int)getpid());
+    memset(&spec, 0, sizeof(spec));
+    spec.argv = ARGV("nsenter", "-t", pidbuf, "-m", "--", "true");
+    spec.cwd = f->dir;
+    return tqu_child_run(&spec, &r) == TQU_CHILD_OK && r.exited && r.exit_code == 0;
+}
+
+/*
+ * The in-cluster install's prefix enters a mount namespace, and entering
+ * one resets the working folder to "/": the vendor's commands ("sh
+ * update.sh", "./darwin-client") must still run in their folder, for a
+ * short command and for a detached one. (Before the fix: "sh: 0: cannot
+ * open update.sh" and 127.)
+ */
+static void test_run_prefix_keeps_cwd(void **state)
+{
+    fx *f = *state;
+    char work[PATH_MAX], tool[PATH_MAX], log[PATH_MAX], real[PATH_MAX], want[2 * PATH_MAX],
+         sdir[PATH_MAX], pid[32], cmd[TQU_CHILD_CMD_MAX];
+    tqu_child_result r;
+    tqu_child_spec spec;
+    tqu_detached_status st;
+
+    if (!nsenter_usable(f, pid, sizeof(pid)))
+        skip();   /* cmocka prints the skip; needs root and nsenter */
+    pathf(work, f, "plan client");
+    assert_int_equal(mkdir(work, 0700), 0);
+    script(tool, f, "plan client/update.sh", "echo \"in:$(pwd -P) args:$*\"\n");
+    script(tool, f, "plan client/darwin-client", "echo \"dc:$(pwd -P) $1\"\n");
+    assert_non_null(realpath(work, real));
+    pathf(log, f, "ns.log");
+    memset(&spec, 0, sizeof(spec));
+    spec.prefix = ARGV("nsenter", "-t", pid, "-m", "--");
+    spec.argv = ARGV("sh", "update.sh", "-P", "it's \"x\"", "$HOME");
+    spec.secret_args = TQU_CHILD_SECRET_ARG(3);
+    spec.cwd = work;
+    spec.log_path = log;
+    assert_int_equal(tqu_child_run(&spec, &r), TQU_CHILD_OK);
+    assert_int_equal(r.exit_code, 0);
+    snprintf(want, sizeof(want), "in:%s args:-P *** $HOME", real);
+    assert_string_equal(r.tail, want);
+
+    spec.argv = ARGV("./darwin-client", "paas_check");
+    spec.secret_args = 0;
+    assert_int_equal(tqu_child_run(&spec, &r), TQU_CHILD_OK);
+    assert_int_equal(r.exit_code, 0);
+    snprintf(want, sizeof(want), "dc:%s paas_check", real);
+    assert_string_equal(r.tail, want);
+
+    /* what people read (and could copy) is what runs */
+    tqu_child_format_argv(&spec, cmd, sizeof(cmd));
+    snprintf(want, sizeof(want), "nsenter -t %s -m -- /bin/sh -c 'cd -- \"$1\" && shift && exec "
+             "\"$@\"' tqu-cd '%s' ./darwin-client paas_check", pid, work);
+    assert_string_equal(cmd, want);
+
+    /* detached: the same */
+    pathf(sdir, f, "state");
+    assert_int_equal(mkdir(sdir, 0700), 0);
+    spec.argv = ARGV("sh", "update.sh", "-n", "new");
+    pathf(log, f, "ns-detached.log");
+    assert_int_equal(tqu_detached_start(&spec, sdir, &st), TQU_CHILD_OK);
+    assert_true(wait_state(sdir, TQU_DETACHED_FINISHED, 10000, &st));
+    assert_int_equal(st.exit_code, 0);
+    snprintf(want, sizeof(want), "in:%s args:-n new", real);
+    assert_string_equal(st.tail, want);
 }
 
 static void sighup_handler(int sig)
@@ -756,6 +833,37 @@ static void test_tail(void **state)
     assert_memory_equal(buf, "...", 3);
     assert_int_equal((unsigned char)buf[3], 0xC3);
     assert_int_equal((strlen(buf) - 3) % 2, 0);
+}
+
+/*
+ * A secret is masked in every form a shell or a logger prints it: as it
+ * is, shell single-quoted (set -x: 'it'\''s'), double-quoted, backslash-
+ * escaped (printf %q), JSON-escaped. (Before: only the raw form; the
+ * others leaked the password in status.upgrade.outputTail.)
+ */
+static void test_tail_masks_quoted_forms(void **state)
+{
+    fx *f = *state;
+    char path[PATH_MAX], buf[TQU_CHILD_TAIL_MAX];
+    const char *pw = "pa ss'w\"d\\$x";
+    const char *const redact[] = { pw, NULL };
+    const char *log =
+        "raw: pa ss'w\"d\\$x\n"
+        "+ sh update.sh -P 'pa ss'\\''w\"d\\$x' -p 22\n"
+        "dq: \"pa ss'w\\\"d\\\\\\$x\"\n"
+        "q: pa\\ ss\\'w\\\"d\\\\\\$x\n"
+        "{\"msg\":\"pw pa ss'w\\\"d\\\\$x\"}\n";
+    const char *want =
+        "raw: ***\n"
+        "+ sh update.sh -P '***' -p 22\n"
+        "dq: \"***\"\n"
+        "q: ***\n"
+        "{\"msg\":\"pw ***\"}";
+
+    write_file(pathf(path, f, "forms.log"), log, 0600);
+    assert_int_equal(tqu_child_tail(path, 0, 10, redact, buf, sizeof(buf)), TQU_CHILD_OK);
+    assert_string_equal(buf, want);
+    assert_null(strstr(buf, "ss"));
 }
 
 static void test_run_alloc_failures(void **state)
@@ -1456,7 +1564,8 @@ static void test_detached_holds_no_controller_fds(void **state)
     setsockopt(ls2, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     assert_int_equal(bind(ls2, (struct sockaddr *)&a, sizeof(a)), 0);
     close(ls2);
-    /* the supervisor: /dev/null on 0-2, the state folder, a pidfd; no socket, no pipe
+    /* the supervisor: /dev/null on 0-2, the state folder, its reserved exit file, a pidfd;
+       no socket, no pipe
        (its report pipe is closed just after the report: give it a moment) */
     snprintf(p, sizeof(p), "/proc/%d/fd", (int)st.supervisor_pid);
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
@@ -1465,7 +1574,7 @@ static void test_detached_holds_no_controller_fds(void **state)
         d = opendir(p);
         assert_non_null(d);
         while ((e = readdir(d))) {
-            char fp[PATH_MAX + 300];
+            char fp[PATH_MAX + 300], reserved[PATH_MAX + 32];
             ssize_t n;
             if (e->d_name[0] == '.' || (rlim_t)atol(e->d_name) >= rl.rlim_cur)
                 continue;           /* beyond our limit: valgrind's own, if any */
@@ -1474,8 +1583,10 @@ static void test_detached_holds_no_controller_fds(void **state)
             if (n <= 0)
                 continue;           /* closed while we looked */
             link[n] = '\0';
+            snprintf(reserved, sizeof(reserved), "%s/exit.reserved", dir);
             if (atoi(e->d_name) <= 2 ? strcmp(link, "/dev/null")
-                                     : strcmp(link, dir) && !strstr(link, "pidfd"))
+                                     : strcmp(link, dir) && strcmp(link, reserved) &&
+                                       !strstr(link, "pidfd"))
                 snprintf(bad, sizeof(bad), "supervisor fd %s -> %s", e->d_name, link);
         }
         closedir(d);
@@ -1550,6 +1661,291 @@ static void test_detached_alloc_failures(void **state)
     }
 }
 
+
+/*
+ * update.sh's own data backup can fill the disk where the state folder
+ * lives: its exit status must still be recorded (the exit file is
+ * reserved at launch and written in place). A small tmpfs, filled by the
+ * command before it exits 3. (Before: no exit file, state Lost.)
+ */
+static void test_detached_exit_on_full_disk(void **state)
+{
+    fx *f = *state;
+    char mnt[PATH_MAX], dir[PATH_MAX + 16], s[PATH_MAX], log[PATH_MAX], probe[PATH_MAX + 16];
+    tqu_detached_status st;
+    tqu_child_spec spec;
+    int fd;
+
+    pathf(mnt, f, "small");
+    assert_int_equal(mkdir(mnt, 0700), 0);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k,mode=0700") < 0) {
+        print_message("cannot mount a tmpfs here (%s): the full-disk case is not tested\n",
+                      strerror(errno));
+        skip();
+    }
+    snprintf(f->mounted, sizeof(f->mounted), "%s", mnt);
+    snprintf(dir, sizeof(dir), "%s/state", mnt);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    script(s, f, "fill.sh", "dd if=/dev/zero of=\"$1/fill\" bs=4096 2>/dev/null\n"
+                            "echo filled\nexit 3\n");
+    memset(&spec, 0, sizeof(spec));
+    spec.argv = ARGV("sh", s, mnt);
+    spec.log_path = pathf(log, f, "fill.log");
+    assert_int_equal(tqu_detached_start(&spec, dir, &st), TQU_CHILD_OK);
+    if (!wait_state(dir, TQU_DETACHED_FINISHED, 10000, &st))
+        fail_msg("state %s: %s", tqu_detached_state_name(st.state), st.message);
+    assert_int_equal(st.exit_code, 3);
+    assert_int_equal(st.signal, 0);
+    assert_string_equal(st.tail, "filled");
+    /* the disk really is full */
+    snprintf(probe, sizeof(probe), "%s/probe", mnt);
+    fd = open(probe, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "x", 1), -1);
+    assert_int_equal(errno, ENOSPC);
+    close(fd);
+    umount2(mnt, MNT_DETACH);
+    f->mounted[0] = '\0';
+}
+
+/*
+ * A slow supervisor start: between the launch marker and the pid file the
+ * state is Starting (before: Lost, "never ran", which made the Upgrade
+ * step Failed, removed the finalizer, and update.sh then ran unwatched),
+ * also once the starter itself is gone; the command runs exactly once.
+ */
+static void test_detached_slow_start(void **state)
+{
+    fx *f = *state;
+    char s[PATH_MAX], dir[PATH_MAX], log[PATH_MAX], cnt[PATH_MAX], mark[PATH_MAX + 16],
+         msg[TQU_CHILD_MSG_MAX], *text;
+    tqu_detached_status st;
+    tqu_child_spec spec;
+    pid_t starter;
+    int ws;
+
+    pathf(cnt, f, "runs");
+    script(s, f, "once.sh", "echo run >> \"$1\"\necho ran\n");
+    state_dir(dir, f, "state");
+    snprintf(mark, sizeof(mark), "%s/launch", dir);
+    memset(&spec, 0, sizeof(spec));
+    spec.argv = ARGV("sh", s, cnt);
+    spec.log_path = pathf(log, f, "once.log");
+
+    for (int kill_starter = 0; kill_starter < 2; kill_starter++) {
+        if (kill_starter) {
+            test_rmtree(dir);
+            state_dir(dir, f, "state");
+            unlink(cnt);
+        }
+        tqu__child_supervisor_delay_ms = 1500;
+        starter = fork();
+        assert_true(starter >= 0);
+        if (starter == 0) {
+            int rc = tqu_detached_start(&spec, dir, &st);
+            _exit(rc == TQU_CHILD_OK && st.state == TQU_DETACHED_RUNNING ? 0 : 1);
+        }
+        tqu__child_supervisor_delay_ms = 0;
+        for (int i = 0; i < 250 && access(mark, F_OK) != 0; i++)
+            sleep_ms(10);
+        assert_int_equal(access(mark, F_OK), 0);
+        if (kill_starter) {
+            sleep_ms(200);                       /* its supervisor is forked by now */
+            kill(starter, SIGKILL);
+            assert_int_equal(waitpid(starter, &ws, 0), starter);
+        }
+        assert_int_equal(tqu_detached_poll(dir, NULL, 0, &st), TQU_CHILD_OK);
+        if (st.state != TQU_DETACHED_STARTING)
+            fail_msg("round %d: state %s: %s", kill_starter, tqu_detached_state_name(st.state),
+                     st.message);
+        /* a second start is refused, and stopping waits for a pid to stop */
+        assert_int_equal(tqu_detached_start(&spec, dir, &st), TQU_CHILD_ELAUNCHED);
+        assert_int_equal(st.state, TQU_DETACHED_STARTING);
+        assert_int_equal(tqu_detached_kill(dir, msg, sizeof(msg)), TQU_CHILD_ESTATE);
+        assert_non_null(strstr(msg, "still starting"));
+        if (!kill_starter) {
+            assert_int_equal(waitpid(starter, &ws, 0), starter);
+            assert_true(WIFEXITED(ws));
+            assert_int_equal(WEXITSTATUS(ws), 0);
+        }
+        assert_true(wait_state(dir, TQU_DETACHED_FINISHED, 10000, &st));
+        assert_int_equal(st.exit_code, 0);
+        text = read_file(cnt);
+        assert_non_null(text);
+        assert_string_equal(text, "run\n");
+        free(text);
+    }
+}
+
+/* A /proc file (its size says 0) into buf; the bytes read. */
+static size_t read_proc(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t got = 0;
+    ssize_t n;
+
+    assert_true(fd >= 0);
+    while (got < len && (n = read(fd, buf + got, len - got)) > 0)
+        got += (size_t)n;
+    close(fd);
+    return got;
+}
+
+/* Whether needle is anywhere in pid's readable memory (regions up to 64 MiB). */
+static int memory_holds(pid_t pid, const char *needle)
+{
+    char path[64], line[512];
+    FILE *maps;
+    int fd, found = 0;
+    size_t nl = strlen(needle);
+
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+    maps = fopen(path, "r");
+    assert_non_null(maps);
+    snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    while (!found && fgets(line, sizeof(line), maps)) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' ||
+            hi - lo > 64UL << 20 || strstr(line, "[vvar]") || strstr(line, "[vsyscall]"))
+            continue;
+        char *buf = malloc(hi - lo);
+        assert_non_null(buf);
+        ssize_t n = pread(fd, buf, hi - lo, (off_t)lo);
+        if (n > 0 && memmem(buf, (size_t)n, needle, nl))
+            found = 1;
+        free(buf);
+    }
+    close(fd);
+    fclose(maps);
+    return found;
+}
+
+/*
+ * The supervisor of a vendor process lives for hours: it is a fresh exec
+ * of our own binary, not a fork holding the controller's heap (its token,
+ * its keys). Its exe is ours, its command line the hidden mode and nothing
+ * else, its environment empty, and its memory holds neither a marker
+ * placed in our heap nor (once the command runs) the secret argument.
+ * (Before: a fork, cmdline the test's own, the marker in its heap.)
+ */
+static void test_detached_supervisor_fresh_exec(void **state)
+{
+    fx *f = *state;
+    char s[PATH_MAX], dir[PATH_MAX], log[PATH_MAX], go[PATH_MAX], p[64], self[PATH_MAX],
+         exe[PATH_MAX], pw[64], buf[4096], *marker;
+    const char want_cmd[] = "tqu-supervisor\0--tqu-internal-supervisor";
+    tqu_detached_status st;
+    tqu_child_spec spec;
+    ssize_t n;
+    int held = 1;
+
+    marker = malloc(64);
+    assert_non_null(marker);
+    snprintf(marker, 64, "TQU-HEAP-MARKER-%d-%ld", (int)getpid(), (long)time(NULL));
+    snprintf(pw, sizeof(pw), "S3cret-Pw-%d-%ld", (int)getpid(), (long)time(NULL));
+    script(s, f, "wait.sh", "i=0; while [ ! -e \"$1\" ] && [ $i -lt 500 ]; do sleep 0.02; "
+                            "i=$((i+1)); done\n");
+    state_dir(dir, f, "state");
+    memset(&spec, 0, sizeof(spec));
+    spec.argv = ARGV("sh", s, pathf(go, f, "go"), "-P", pw);
+    spec.secret_args = TQU_CHILD_SECRET_ARG(4);
+    spec.log_path = pathf(log, f, "wait.log");
+    assert_int_equal(tqu_detached_start(&spec, dir, &st), TQU_CHILD_OK);
+    assert_true(st.supervisor_pid > 0);
+
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    assert_true(n > 0);
+    self[n] = '\0';
+    snprintf(p, sizeof(p), "/proc/%d/exe", (int)st.supervisor_pid);
+    n = readlink(p, exe, sizeof(exe) - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    assert_string_equal(exe, self);
+    snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)st.supervisor_pid);
+    assert_int_equal(read_proc(p, buf, sizeof(buf)), sizeof(want_cmd));
+    assert_memory_equal(buf, want_cmd, sizeof(want_cmd));
+    snprintf(p, sizeof(p), "/proc/%d/environ", (int)st.supervisor_pid);
+    assert_int_equal(read_proc(p, buf, sizeof(buf)), 0);
+    /* the scan finds what is there: its own argv, the command's password */
+    assert_true(memory_holds(st.supervisor_pid, "--tqu-internal-supervisor"));
+    assert_true(memory_holds(st.child_pid, pw));
+    assert_false(memory_holds(st.supervisor_pid, marker));
+    for (int i = 0; i < 50 && (held = memory_holds(st.supervisor_pid, pw)); i++)
+        sleep_ms(20);                     /* wiped just after its report */
+    assert_false(held);
+
+    write_file(go, "", 0600);
+    assert_true(wait_state(dir, TQU_DETACHED_FINISHED, 10000, &st));
+    assert_int_equal(st.exit_code, 0);
+    free(marker);
+}
+
+/* A launch marker written by hand: startedAt, and the boot clock fields when boot_id. */
+static void write_marker_file(const char *dir, long long started, const char *boot_id,
+                              long long boot_ms)
+{
+    char path[PATH_MAX + 16], text[1024], when[32];
+    struct tm tm;
+    time_t t = (time_t)started;
+
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (boot_id)
+        snprintf(text, sizeof(text), "{\"version\":1,\"startedAt\":\"%s\",\"command\":\"x\","
+                 "\"cwd\":\"/\",\"log\":\"\",\"bootId\":\"%s\",\"startedBootMs\":%lld}\n",
+                 when, boot_id, boot_ms);
+    else
+        snprintf(text, sizeof(text), "{\"version\":1,\"startedAt\":\"%s\",\"command\":\"x\","
+                 "\"cwd\":\"/\",\"log\":\"\"}\n", when);
+    snprintf(path, sizeof(path), "%s/launch", dir);
+    write_file(path, text, 0600);
+}
+
+/*
+ * Elapsed times come from the boot clock: a wall clock stepped back after
+ * the start must not make them negative (the CRD refuses a negative
+ * elapsedSeconds and status freezes). (Before: startedAt from the wall
+ * clock, -3600 here.)
+ */
+static void test_detached_elapsed_monotonic(void **state)
+{
+    fx *f = *state;
+    char dir[PATH_MAX], boot[64] = "";
+    tqu_detached_status st;
+    struct timespec bt;
+    long long now = (long long)time(NULL), bms;
+    FILE *fp;
+
+    fp = fopen("/proc/sys/kernel/random/boot_id", "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(boot, sizeof(boot), fp));
+    fclose(fp);
+    boot[strcspn(boot, "\n")] = '\0';
+    clock_gettime(CLOCK_BOOTTIME, &bt);
+    bms = (long long)bt.tv_sec * 1000 + bt.tv_nsec / 1000000;
+
+    /* started 5 s ago by the boot clock; the wall clock since stepped back an hour */
+    state_dir(dir, f, "same-boot");
+    write_marker_file(dir, now + 3600, boot, bms - 5000);
+    assert_int_equal(tqu_detached_poll(dir, NULL, 0, &st), TQU_CHILD_OK);
+    assert_true(st.elapsed >= 5 && st.elapsed < 8);
+
+    /* an older marker without the boot clock: the wall clock, but never negative */
+    state_dir(dir, f, "no-boot-clock");
+    write_marker_file(dir, now + 3600, NULL, 0);
+    assert_int_equal(tqu_detached_poll(dir, NULL, 0, &st), TQU_CHILD_OK);
+    assert_true(st.elapsed == 0);
+
+    /* another boot: the boot clock means nothing, the wall clock is all there is */
+    state_dir(dir, f, "other-boot");
+    write_marker_file(dir, now - 100, "00000000-0000-0000-0000-000000000000", bms + 999999);
+    assert_int_equal(tqu_detached_poll(dir, NULL, 0, &st), TQU_CHILD_OK);
+    assert_true(st.elapsed >= 100 && st.elapsed < 103);
+}
+
 static void test_strings(void **state)
 {
     (void)state;
@@ -1571,6 +1967,7 @@ int main(void)
         T(test_run_exit_codes),
         T(test_run_cwd_and_argv),
         T(test_run_exec_prefix),
+        T(test_run_prefix_keeps_cwd),
         T(test_run_signals_reset),
         T(test_run_no_inherited_fds),
         T(test_run_big_output),
@@ -1582,6 +1979,7 @@ int main(void)
         T(test_run_secret_redacted),
         T(test_format_argv),
         T(test_tail),
+        T(test_tail_masks_quoted_forms),
         T(test_run_alloc_failures),
         T(test_detached_lifecycle),
         T(test_detached_concurrent_starts),
@@ -1596,6 +1994,10 @@ int main(void)
         T(test_detached_kill_without_supervisor),
         T(test_detached_holds_no_controller_fds),
         T(test_detached_alloc_failures),
+        T(test_detached_exit_on_full_disk),
+        T(test_detached_slow_start),
+        T(test_detached_supervisor_fresh_exec),
+        T(test_detached_elapsed_monotonic),
         T(test_strings),
     };
     failalloc_install();

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -704,11 +705,73 @@ static void test_request_alloc_failures(void **state)
     assert_true(clean);
 }
 
+/* A cJSON free that notes whether a block still held the marker. */
+static const char *wipe_marker;
+static int wipe_seen;
+static void *plain_malloc(size_t n)
+{
+    return malloc(n);
+}
+static void checking_free(void *p)
+{
+    if (p && wipe_marker && memmem(p, malloc_usable_size(p), wipe_marker, strlen(wipe_marker)))
+        wipe_seen++;
+    free(p);
+}
+
+/* A Secret read with k8s_get_sensitive: a body larger than one buffer
+ * (the growth path that must not realloc), parsed intact; the tree freed
+ * by k8s_json_wipe_delete holds the secret in no block it frees (with
+ * cJSON_Delete it would: the check below sees it). */
+static void test_get_sensitive_wiped(void **state)
+{
+    k8s_err err;
+    cJSON *out = NULL;
+    char *body, *pad;
+    size_t padn = 100000;
+    cJSON_Hooks checking = { plain_malloc, checking_free }, plain = { plain_malloc, free };
+    (void)state;
+
+    pad = malloc(padn + 1);
+    body = malloc(padn + 256);
+    assert_non_null(pad);
+    assert_non_null(body);
+    memset(pad, 'a', padn);
+    pad[padn] = '\0';
+    snprintf(body, padn + 256, "{\"kind\":\"Secret\",\"metadata\":{\"annotations\":{\"pad\":\"%s\"}},"
+             "\"data\":{\"password\":\"V1BFLU1BUktFUi0xMjM=\"},\"stringData\":{\"x\":\"WPE-MARK\"}}", pad);
+    script(OK_JSON, body);
+    server_start();
+    k8s_client *c = client("tok", NULL, 0);
+    assert_int_equal(k8s_get_sensitive(c, &K8S_SECRETS, "ns", "s", &out, &err), K8S_OK);
+    assert_string_equal(k8s_json_str(out, "data", "password", NULL), "V1BFLU1BUktFUi0xMjM=");
+    assert_int_equal(strlen(k8s_json_str(out, "metadata", "annotations", "pad", NULL)), padn);
+    k8s_client_free(c);
+
+    cJSON_InitHooks(&checking);
+    wipe_marker = "V1BFLU1BUktFUi0xMjM=";
+    wipe_seen = 0;
+    k8s_json_wipe_delete(out);
+    assert_int_equal(wipe_seen, 0);
+    /* the check sees what cJSON_Delete alone leaves */
+    out = cJSON_Parse("{\"data\":{\"password\":\"V1BFLU1BUktFUi0xMjM=\"}}");
+    assert_non_null(out);
+    cJSON_Delete(out);
+    assert_true(wipe_seen > 0);
+    wipe_marker = NULL;
+    cJSON_InitHooks(&plain);
+    failalloc_install();
+    k8s_json_wipe_delete(NULL);
+    free(body);
+    free(pad);
+}
+
 int main(void)
 {
     failalloc_install();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_request_shape_and_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_sensitive_wiped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_body_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_429_5xx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_bounded, setup, teardown),

@@ -1,6 +1,7 @@
 /*
  * test_upgrade.c - the step machine's status transitions (upgrade.c) and
- * the spec parser (spec.c): no I/O, just JSON in and out.
+ * the spec parser (spec.c): no I/O, just JSON in and out; and the scan of
+ * the state folder for update.sh attempts (upgrade.c), which fails closed.
  */
 #include <limits.h>
 #include <math.h>
@@ -11,9 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <sys/capability.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "failalloc.h"
 #include "k8s.h"
+#include "testutil.h"
+#include "upgrade/steps_int.h"
 #include "upgrade/spec.h"
 #include "upgrade/upgrade.h"
 
@@ -444,6 +454,78 @@ static void test_spec_timeout_bounds(void **state)
     cJSON_Delete(obj);
 }
 
+/* In a child without the capabilities that let root read any folder: the
+ * scan's result (0 or -1) and errno, as exit status rc*1000+errno. */
+static int scan_without_dac(const char *dir)
+{
+    pid_t pid = fork();
+    int ws;
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        cap_value_t v[] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH };
+        cap_t c = cap_get_proc();
+        char buf[PATH_MAX];
+        long long gen = -1;
+        if (!c || cap_set_flag(c, CAP_EFFECTIVE, 2, v, CAP_CLEAR) || cap_set_proc(c))
+            _exit(99);
+        cap_free(c);
+        int rc = tqu__latest_attempt(dir, buf, sizeof(buf), &gen);
+        _exit(rc ? 100 + (errno & 63) : (gen == 0 ? 1 : 2));
+    }
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws));
+    return WEXITSTATUS(ws);
+}
+
+/* A failed scan of the state folder is an error, never "no attempt yet"
+ * (before: opendir/readdir failures read as generation 0, and update.sh
+ * could be launched again). */
+static void test_latest_attempt_fails_closed(void **state)
+{
+    char dir[PATH_MAX], sub[PATH_MAX + 32], buf[PATH_MAX + 32], file[PATH_MAX + 32];
+    long long gen = -1;
+    (void)state;
+
+    assert_int_equal(test_mkdtemp(dir, sizeof(dir), "tqu-attempt"), 0);
+    /* none yet; no folder at all is none too */
+    assert_int_equal(tqu__latest_attempt(dir, buf, sizeof(buf), &gen), 0);
+    assert_int_equal(gen, 0);
+    assert_string_equal(buf, "");
+    snprintf(sub, sizeof(sub), "%s/missing", dir);
+    assert_int_equal(tqu__latest_attempt(sub, buf, sizeof(buf), &gen), 0);
+    assert_int_equal(gen, 0);
+    /* the newest generation, other names ignored */
+    const char *names[] = { "upgrade-g1", "upgrade-g12", "upgrade-g3x", "upgrade-g", "other" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]);
+        assert_int_equal(mkdir(sub, 0700), 0);
+    }
+    assert_int_equal(tqu__latest_attempt(dir, buf, sizeof(buf), &gen), 0);
+    assert_int_equal(gen, 12);
+    snprintf(sub, sizeof(sub), "%s/upgrade-g12", dir);
+    assert_string_equal(buf, sub);
+    /* not a folder */
+    snprintf(file, sizeof(file), "%s/upgrade-g12/file", dir);
+    int fd = open(file, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    gen = 7;
+    errno = 0;
+    assert_int_equal(tqu__latest_attempt(file, buf, sizeof(buf), &gen), -1);
+    assert_int_equal(errno, ENOTDIR);
+    assert_int_equal(gen, 0);
+    /* an unreadable folder (root without its override capabilities) */
+    assert_int_equal(chmod(dir, 0300), 0);
+    int r = scan_without_dac(dir);
+    assert_int_equal(chmod(dir, 0700), 0);
+    if (r == 99) {
+        test_rmtree(dir);
+        skip();
+    }
+    assert_int_equal(r, 100 + EACCES);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     failalloc_install();
@@ -459,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_duration_ms),
         cmocka_unit_test(test_spec_timeout_bounds),
+        cmocka_unit_test(test_latest_attempt_fails_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

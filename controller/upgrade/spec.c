@@ -134,6 +134,7 @@ int tqu_spec_parse(const cJSON *obj, tqu_spec *s, const char **reason, char *msg
              s->machines);
     s->edr_enabled = bool_or(spec, 0, "edrEnabled", NULL);
     s->paused = bool_or(spec, 0, "paused", NULL);
+    s->stop = bool_or(spec, 0, "stop", NULL);
     s->dry_run = bool_or(spec, 0, "dryRun", NULL);
 
     const cJSON *win = k8s_json_get(spec, "window", NULL);

@@ -18,7 +18,7 @@
 typedef struct tqu_spec {
     const char *from_version, *initial_version, *to_version;
     int machines;
-    int edr_enabled, paused, dry_run;
+    int edr_enabled, paused, dry_run, stop;
     int has_window;
     time_t window_start, window_end;
     const char *window_start_text, *window_end_text;

@@ -1,8 +1,20 @@
 /*
  * upgrade.c - step 6, Upgrade: the vendor's update.sh, detached, at most
- * once per generation. The SSH password is read from the Secret only when
+ * once per request. The SSH password is read from the Secret only when
  * update.sh is started, passed in its argv, and appears nowhere else: the
  * command line kept in status and files shows it as ***.
+ *
+ * At most once, proven two ways (design.md section 8): the launch is
+ * recorded in status.launch before it starts, and by the launch marker in
+ * the state folder; while either says an attempt's outcome is not a known
+ * failure it is never started again. It is never killed on a timer: past
+ * spec.timeouts.upgrade it is reported slow (UpgradeSlow); spec.stop stops
+ * it (UpgradeStopped).
+ *
+ * Reads: the spec, status.launch, the state folder. Changes: status.launch
+ * (written before the start), the state folder, the finalizer. A crash
+ * anywhere leaves either no marker (nothing ran: started again) or a
+ * marker (followed, never started again).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -102,6 +114,28 @@ static void install_log_tail(const tqu_run *run, const char *const *redact, char
         snprintf(buf, len, "(no %s)", p);
 }
 
+/* status.launch: the second record of a launch (design.md section 8). */
+static int record_launch(tqu_run *run, const char *folder, const char *outcome)
+{
+    cJSON *l = cJSON_CreateObject();
+    char now[40];
+    k8s_time_now(now, sizeof(now));
+    if (!l || !cJSON_AddNumberToObject(l, "generation", (double)run->generation) ||
+        !cJSON_AddStringToObject(l, "startedAt", now) || !cJSON_AddStringToObject(l, "folder", folder) ||
+        !cJSON_AddStringToObject(l, "outcome", outcome) || k8s_json_put(run->status, "launch", l)) {
+        return -1;
+    }
+    return 0;
+}
+
+/* The launch's outcome, once known (a LOST one stays Unknown). */
+static void record_outcome(tqu_run *run, const char *outcome)
+{
+    cJSON *l = cJSON_GetObjectItemCaseSensitive(run->status, "launch");
+    if (l)
+        k8s_json_put(l, "outcome", cJSON_CreateString(outcome));
+}
+
 static void finished(tqu_run *run, const tqu_detached_status *st, const char *const *redact, tqu_outcome *o)
 {
     char tail[2048];
@@ -109,6 +143,16 @@ static void finished(tqu_run *run, const tqu_detached_status *st, const char *co
     /* the vendor process is over: the finalizer can go */
     if (tqu_may_act(run->ctl))
         k8s_finalizer_remove(run->ctl->client, &TQU_RESOURCE, run->obj, TQU_FINALIZER, &err);
+    if (st->state != TQU_DETACHED_LOST)
+        record_outcome(run, st->state == TQU_DETACHED_FINISHED && !st->timed_out && !st->cancelled &&
+                            st->exit_code == 0 ? "Succeeded" : "Failed");
+    if (st->state == TQU_DETACHED_FINISHED && st->cancelled) {
+        install_log_tail(run, redact, tail, sizeof(tail));
+        tqu_out(o, TQU_OUT_FAILED, "UpgradeStopped",
+            "update.sh was stopped (spec.stop) after %.0f s; last lines of install_saas.log: %s; "
+            "set spec.stop to false to run it again", st->elapsed, tail);
+        return;
+    }
     if (st->state == TQU_DETACHED_LOST) {
         tqu_out(o, TQU_OUT_FAILED, "UpgradeOutcomeUnknown",
             "update.sh was started but its outcome is unknown (%s); it is never started twice: check %s and the "
@@ -135,6 +179,33 @@ static void finished(tqu_run *run, const tqu_detached_status *st, const char *co
     tqu_out(o, TQU_OUT_DONE, "UpgradeSucceeded", "update.sh finished successfully after %.0f s", st->elapsed);
 }
 
+static tqu_job *job_of(tqu_run *run)
+{
+    return (tqu_job *)run;
+}
+
+/* The Reconciling condition's reason as last written. */
+static int reconciling_reason_is(const tqu_run *run, const char *reason)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, k8s_json_get(run->status, "conditions", NULL)) {
+        const char *t = k8s_json_str(c, "type", NULL), *r = k8s_json_str(c, "reason", NULL);
+        if (t && r && !strcmp(t, "Reconciling"))
+            return !strcmp(r, reason);
+    }
+    return 0;
+}
+
+static int was_slow(const tqu_run *run)
+{
+    return reconciling_reason_is(run, "UpgradeSlow");
+}
+
+static int is_stopping(const tqu_run *run)
+{
+    return reconciling_reason_is(run, "UpgradeStopping");
+}
+
 static void launch(tqu_run *run, tqu_outcome *o)
 {
     char tmpl[PATH_MAX], odir[PATH_MAX], ndir[PATH_MAX], port[16], cwd[PATH_MAX + 128], sdir[PATH_MAX + 32];
@@ -144,6 +215,11 @@ static void launch(tqu_run *run, tqu_outcome *o)
     k8s_err err;
     char ebuf[1200];
 
+    if (run->spec.stop) {
+        tqu_out(o, TQU_OUT_BLOCKED, "StopRequested",
+            "spec.stop is true: update.sh is not started; set spec.stop to false to go on");
+        return;
+    }
     if (tqu__window_gate(run, o, "update.sh could start"))
         return;
     if (tqu__template_path(run, tmpl, sizeof(tmpl), o))
@@ -168,9 +244,19 @@ static void launch(tqu_run *run, tqu_outcome *o)
         tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", ferr);
         return;
     }
+    /* Recorded in status before it starts: with the launch marker, the
+     * second record that keeps it to one run even if this folder is lost
+     * or another controller (another /qaxdata) looks at the resource. No
+     * timer: a slow upgrade is reported, never killed (spec.stop stops it). */
+    if (record_launch(run, sdir, "Unknown") || tqu_job_write_status(job_of(run))) {
+        OPENSSL_cleanse(password, sizeof(password));
+        tqu_out(o, TQU_OUT_ERROR, "LaunchNotRecorded",
+            "update.sh not started: its launch could not be recorded in status first");
+        return;
+    }
     tqu_child_spec cs = { .prefix = run->ctl->opts->exec_prefix, .argv = (char *const *)argv,
                           .secret_args = TQU_CHILD_SECRET_ARG(PASSWORD_ARG), .cwd = cwd, .log_path = log,
-                          .log_truncate = 1, .timeout_ms = (long)(run->spec.timeout_upgrade_s * 1000) };
+                          .log_truncate = 1, .timeout_ms = 0 };
     int rc = tqu_detached_start(&cs, sdir, &st);
     if (rc && (st.state == TQU_DETACHED_RUNNING || st.state == TQU_DETACHED_FINISHED ||
                st.state == TQU_DETACHED_LOST || st.state == TQU_DETACHED_STARTING)) {
@@ -191,6 +277,8 @@ static void launch(tqu_run *run, tqu_outcome *o)
         return;
     }
     OPENSSL_cleanse(password, sizeof(password));
+    if (rc && st.state == TQU_DETACHED_NOT_LAUNCHED)
+        record_outcome(run, "Failed");   /* it never ran: nothing to wait for */
     if (rc) {
         if (rc == TQU_CHILD_ELAUNCHED) {
             tqu_out(o, TQU_OUT_ERROR, "AlreadyLaunched", "update.sh was already launched for this generation");
@@ -221,6 +309,27 @@ void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
             "while it cannot be told whether it was", run->dir, strerror(errno));
         return;
     }
+    /* The status record of a launch whose outcome is not known, and no
+     * local record of it (the folder was emptied, or another controller
+     * with another /qaxdata launched it): it may be running or have run.
+     * Never start it again. */
+    const cJSON *rec = k8s_json_get(run->status, "launch", NULL);
+    const char *rec_outcome = k8s_json_str(rec, "outcome", NULL);
+    long long rec_gen = k8s_json_int(rec, 0, "generation", NULL);
+    if (rec && rec_outcome && !strcmp(rec_outcome, "Unknown") && rec_gen > gen) {
+        tqu_out(o, TQU_OUT_FAILED, "UpgradeOutcomeUnknown",
+            "update.sh was launched for generation %lld (status.launch, folder %s) but this controller finds "
+            "no record of it in %s (the folder was removed, or another controller with another folder "
+            "launched it); it is never started twice: check install_saas.log and the cluster with the "
+            "vendor (TAC), then delete this resource", rec_gen, k8s_json_str(rec, "folder", NULL) ?
+            k8s_json_str(rec, "folder", NULL) : "?", run->dir);
+        return;
+    }
+    if (rec && rec_outcome && !strcmp(rec_outcome, "Succeeded") && rec_gen > gen) {
+        tqu_out(o, TQU_OUT_DONE, "UpgradeSucceeded", "update.sh succeeded earlier (status.launch, generation %lld)",
+            rec_gen);
+        return;
+    }
     if (!gen) {
         launch(run, o);
         return;
@@ -249,13 +358,38 @@ void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
         o->requeue_after = 5;
         goto out;
     }
+    if (st.state == TQU_DETACHED_RUNNING && run->spec.stop) {
+        char kmsg[512];
+        if (tqu_detached_kill(sdir, kmsg, sizeof(kmsg)))
+            tqu_out(o, TQU_OUT_ERROR, "StopFailed", "cannot stop update.sh: %s", kmsg);
+        else
+            tqu_out(o, TQU_OUT_RUNNING, "UpgradeStopping", "stopping update.sh (spec.stop): SIGTERM sent to pid %d",
+                (int)st.child_pid);
+        o->requeue_after = 2;
+        if (!is_stopping(run))
+            tqu_event(run, "Warning", "UpgradeStopping", "spec.stop: update.sh (pid %d) is being stopped",
+                      (int)st.child_pid);
+        goto out;
+    }
     if (st.state == TQU_DETACHED_RUNNING) {
         /* the message carries the last line; status.upgrade.outputTail more */
         const char *last = strrchr(st.tail, '\n');
         last = last ? last + 1 : st.tail;
+        o->requeue_after = 10;
+        if (st.elapsed > run->spec.timeout_upgrade_s) {
+            /* slow is not failed: reported, never killed on a timer */
+            tqu_out(o, TQU_OUT_RUNNING, "UpgradeSlow", "update.sh has run for %.0f s, past spec.timeouts.upgrade "
+                "(%.0f s); it is not stopped: look at install_saas.log, or set spec.stop to true to stop it "
+                "(pid %d); last output: %s", st.elapsed, run->spec.timeout_upgrade_s, (int)st.child_pid,
+                last[0] ? last : "(none yet)");
+            if (!was_slow(run))
+                tqu_event(run, "Warning", "UpgradeSlow", "update.sh has run for %.0f s, past spec.timeouts.upgrade "
+                          "(%.0f s); it is not stopped (spec.stop: true stops it)", st.elapsed,
+                          run->spec.timeout_upgrade_s);
+            goto out;
+        }
         tqu_out(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh running for %.0f s (pid %d); last output: %s", st.elapsed,
             (int)st.child_pid, last[0] ? last : "(none yet)");
-        o->requeue_after = 10;
         goto out;
     }
     /* A success counts whatever the generation. A known failure (non-zero

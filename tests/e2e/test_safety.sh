@@ -12,6 +12,12 @@
 #   - a retry after a failure runs the checks again before any vendor
 #     command: a spec made wrong after the failure stops in the checks and
 #     update.sh is not run again;
+#   - the launch is recorded in status.launch before update.sh starts: with
+#     the state folder removed and the spec changed, it is not started again
+#     (UpgradeOutcomeUnknown);
+#   - past timeouts.upgrade update.sh is reported slow (UpgradeSlow), never
+#     killed; spec.stop: true stops it (UpgradeStopped); stop: false runs it
+#     again;
 #   - two controllers without --leader-elect: only one acts (the claim
 #     Lease); the other takes over at once when the first is killed -9.
 set -uo pipefail
@@ -103,6 +109,57 @@ e2e_eq "... update.sh was not run again" 1 "$(calls_of retry)"
 e2e_eq "... history: the failed attempt, then the blocked one still open" "Running Failed" \
   "$(kubectl -n "$ns" get tqu r -o json | jq -r '[.status.history[].outcome] | join(" ")')"
 delete_tqu "$ns" r
+up_reset_cluster
+
+# ========== the launch recorded in status: a lost folder starts nothing twice
+ns=tqu-s-lost
+up_secret "$ns"
+up_case_tree "$tmp" lost --scenario update_seconds=6
+up_apply "$ns" l
+if e2e_eventually 40 launched "$ns" l; then e2e_ok "update.sh runs"
+else e2e_not_ok "update.sh runs" "$(up_steps_text "$ns" l)"; fi
+e2e_eq "status.launch records it before the outcome is known" "1 Unknown" \
+  "$(kubectl -n "$ns" get tqu l -o json | jq -r '"\(.status.launch.generation) \(.status.launch.outcome)"')"
+rm -rf "$UP_DIR/backups"
+kubectl -n "$ns" patch tqu l --type merge -p '{"spec":{"timeouts":{"verify":"21m"}}}' >/dev/null
+up_check_state 30 "$ns" l "Failed UpgradeOutcomeUnknown" "state folder removed and the spec changed: UpgradeOutcomeUnknown"
+sleep 8
+e2e_eq "... update.sh was not started a second time" 1 "$(calls_of lost)"
+e2e_match "... the message names status.launch" "status.launch" "$(kubectl -n "$ns" get tqu l -o jsonpath='{.status.message}')"
+kubectl -n "$ns" patch tqu l --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+delete_tqu "$ns" l
+up_reset_cluster
+
+# ================ slow is not failed; spec.stop stops it (UpgradeStopped)
+ns=tqu-s-slow
+up_secret "$ns"
+up_case_tree "$tmp" slow --scenario update_seconds=10
+up_apply "$ns" s "  timeouts: {upgrade: 2s}"
+up_check_state 40 "$ns" s "Running UpgradeSlow" "past timeouts.upgrade: Running UpgradeSlow, not killed"
+e2e_eq "... Stalled stays False, Reconciling True" "False True" \
+  "$(up_cond "$ns" s Stalled status) $(up_cond "$ns" s Reconciling status)"
+e2e_match "... a Warning Event UpgradeSlow" UpgradeSlow "$(kubectl -n "$ns" get events --field-selector involvedObject.name=s)"
+up_check_state 40 "$ns" s "Succeeded UpgradeSucceeded" "... and it runs to its end: Succeeded"
+e2e_eq "... update.sh ran once, to its end (exit 0)" "1 0" \
+  "$(calls_of slow) $(cat "$tmp/c/slow/qax/fake/records/update.sh.1.exit" 2>/dev/null)"
+delete_tqu "$ns" s
+up_reset_cluster
+
+ns=tqu-s-stop
+up_secret "$ns"
+up_case_tree "$tmp" stop --scenario update_seconds=60
+up_apply "$ns" x
+if e2e_eventually 40 launched "$ns" x; then e2e_ok "update.sh runs"
+else e2e_not_ok "update.sh runs" "$(up_steps_text "$ns" x)"; fi
+kubectl -n "$ns" patch tqu x --type merge -p '{"spec":{"stop":true}}' >/dev/null
+up_check_state 40 "$ns" x "Failed UpgradeStopped" "spec.stop: true: Failed UpgradeStopped"
+e2e_check "... update.sh is no longer running" bash -c "! pgrep -f '$tmp/c/stop/qax/cli' >/dev/null"
+e2e_eq "... status.launch says Failed" Failed "$(kubectl -n "$ns" get tqu x -o jsonpath='{.status.launch.outcome}')"
+"$FIX/fake-scenario.sh" "$QAXDATA" update_seconds=1 >/dev/null
+kubectl -n "$ns" patch tqu x --type merge -p '{"spec":{"stop":false}}' >/dev/null
+up_check_state 60 "$ns" x "Succeeded UpgradeSucceeded" "spec.stop: false: run again, Succeeded"
+e2e_eq "... update.sh ran twice (stopped, then to its end)" 2 "$(calls_of stop)"
+delete_tqu "$ns" x
 up_reset_cluster
 
 # ======================= two controllers without --leader-elect: one actor

@@ -116,20 +116,19 @@ static void on_lost(void *ud)
 {
     struct tqu_claim *c = ud;
     __atomic_store_n(&c->held, 0, __ATOMIC_RELEASE);
-    /* wake the main thread; it says why it exits */
+    /* wake the main thread: it claims again (tqu__claim_check) */
     kill(getpid(), SIGUSR1);
 }
 
-int tqu__claim_start(tqu_controller *ctl, struct tqu_claim *c, const char *plural)
+/* A new elector for c (the old one, if any, already freed). */
+static int elector_start(struct tqu_claim *c)
 {
+    tqu_controller *ctl = c->ctl;
     const char *ns = ctl->opts->leader_election_namespace ? ctl->opts->leader_election_namespace
                                                           : ctl->cfg->namespace;
     k8s_err err;
     char ebuf[1200];
-
-    c->ctl = ctl;
-    c->plural = plural;
-    snprintf(c->lease, sizeof(c->lease), "%s-%s", ctl->opts->leader_election_id, plural);
+    k8s_leader *l = NULL;
     k8s_leader_opts lo = {
         .namespace = ns,
         .name = c->lease,
@@ -142,33 +141,78 @@ int tqu__claim_start(tqu_controller *ctl, struct tqu_claim *c, const char *plura
         .on_stopped = on_lost,
         .ud = c,
     };
-    if (k8s_leader_new(ctl->cfg, &lo, &c->elector, &err) || k8s_leader_start(c->elector, &err)) {
-        tqu_log(TQU_ERROR, "cannot claim the workflow", "resource", plural, "lease", c->lease,
+    if (k8s_leader_new(ctl->cfg, &lo, &l, &err) || k8s_leader_start(l, &err)) {
+        tqu_log(TQU_ERROR, "cannot claim the workflow", "resource", c->plural, "lease", c->lease,
                 "error", k8s_err_str(&err, ebuf, sizeof(ebuf)), NULL);
+        k8s_leader_free(l);
         return -1;
     }
-    tqu_log(TQU_INFO, "claiming the workflow", "resource", plural, "lease", c->lease, "namespace", ns,
+    pthread_mutex_lock(&c->mu);
+    c->elector = l;
+    pthread_mutex_unlock(&c->mu);
+    tqu_log(TQU_INFO, "claiming the workflow", "resource", c->plural, "lease", c->lease, "namespace", ns,
             "identity", ctl->identity, NULL);
     return 0;
 }
 
-int tqu__claim_held(const struct tqu_claim *c)
+int tqu__claim_start(tqu_controller *ctl, struct tqu_claim *c, const char *plural)
 {
-    return c->elector && __atomic_load_n(&c->held, __ATOMIC_ACQUIRE) && k8s_leader_is_leader(c->elector);
+    c->ctl = ctl;
+    c->plural = plural;
+    snprintf(c->lease, sizeof(c->lease), "%s-%s", ctl->opts->leader_election_id, plural);
+    if (!c->mu_ready) {
+        pthread_mutex_init(&c->mu, NULL);
+        c->mu_ready = 1;
+    }
+    return elector_start(c);
 }
 
-int tqu__claim_lost(const struct tqu_claim *c)
+int tqu__claim_held(struct tqu_claim *c)
 {
-    return c->elector && k8s_leader_lost(c->elector);
+    int held;
+    if (!c->mu_ready)
+        return 0;
+    pthread_mutex_lock(&c->mu);
+    held = c->elector && __atomic_load_n(&c->held, __ATOMIC_ACQUIRE) && k8s_leader_is_leader(c->elector);
+    pthread_mutex_unlock(&c->mu);
+    return held;
+}
+
+void tqu__claim_check(struct tqu_claim *c)
+{
+    k8s_leader *old;
+    if (!c->mu_ready)
+        return;
+    pthread_mutex_lock(&c->mu);
+    old = c->elector && k8s_leader_lost(c->elector) ? c->elector : NULL;
+    if (old) {
+        c->elector = NULL;
+        __atomic_store_n(&c->held, 0, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!old)
+        return;
+    tqu_log(TQU_WARN, "the claim on the workflow lapsed (no renewal in time); claiming it again",
+            "resource", c->plural, "lease", c->lease, NULL);
+    k8s_leader_free(old);   /* not released: it may be another's by now */
+    elector_start(c);
 }
 
 void tqu__claim_stop(struct tqu_claim *c, int release)
 {
-    if (!c->elector)
+    k8s_leader *l;
+    if (!c->mu_ready)
         return;
-    if (release)
-        k8s_leader_release(c->elector);
-    k8s_leader_free(c->elector);
+    pthread_mutex_lock(&c->mu);
+    l = c->elector;
     c->elector = NULL;
     c->held = 0;
+    pthread_mutex_unlock(&c->mu);
+    if (l) {
+        if (release)
+            k8s_leader_release(l);
+        k8s_leader_free(l);
+    }
+    pthread_mutex_destroy(&c->mu);
+    c->mu_ready = 0;
 }

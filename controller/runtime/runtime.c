@@ -444,17 +444,8 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
             exit_code = 1;
             break;
         }
-        size_t lost = ctl.nkinds;
         for (size_t i = 0; i < ctl.nkinds; i++)
-            if (tqu__claim_lost(&ctl.kinds[i].claim))
-                lost = i;
-        if (lost < ctl.nkinds) {
-            tqu_log(TQU_ERROR, "lost the claim on a workflow (another process took it): exiting",
-                    "resource", ctl.kinds[lost].rec->resource->plural, "lease", ctl.kinds[lost].claim.lease,
-                    "identity", ctl.identity, NULL);
-            exit_code = 1;
-            break;
-        }
+            tqu__claim_check(&ctl.kinds[i].claim);
 
     }
 

@@ -17,6 +17,8 @@ struct tqu_claim {
     tqu_controller *ctl;
     const char *plural;
     char lease[256];
+    pthread_mutex_t mu;        /* elector: swapped by the main thread, read by the worker */
+    int mu_ready;
     k8s_leader *elector;
     int held;                  /* atomic */
 };
@@ -24,9 +26,12 @@ struct tqu_claim {
 void tqu__claim_identity(char *buf, size_t len);
 /* Start claiming (a thread that acquires, then renews). 0, or -1 logged. */
 int tqu__claim_start(tqu_controller *ctl, struct tqu_claim *c, const char *plural);
-/* Held now / once held, then lost (the process exits). */
-int tqu__claim_held(const struct tqu_claim *c);
-int tqu__claim_lost(const struct tqu_claim *c);
+/* Held now. */
+int tqu__claim_held(struct tqu_claim *c);
+/* Main thread: a claim that lapsed (e.g. the process was stopped past the
+ * renew deadline) is claimed again; meanwhile nothing of the workflow is
+ * done. Another process may take it first: this one then stands by. */
+void tqu__claim_check(struct tqu_claim *c);
 /* Stop; release gives the Lease up (a clean shutdown). */
 void tqu__claim_stop(struct tqu_claim *c, int release);
 

@@ -150,7 +150,6 @@ paas-edr-without-edr | --scenario paas_check=edr | | | Succeeded | - | UpgradeSu
 window-not-open | | | initialVersion: 10.5.0.3000 ;; window: {start: '$WIN_FUTURE_START', end: '$WIN_FUTURE_END'} | Waiting | Upgrade | WaitingForWindow | waiting for the maintenance window opening at $WIN_FUTURE_START | $CHECKED | check_another_active
 update-fails | --scenario update=fail | | | Failed | Upgrade | UpgradeFailed | update\.sh exited with 1 after [0-9]+ s; last lines of install_saas\.log: .*skylar-apiserver 失败.*upgrade failed | backup,ran1,nosabre,cdn | check_no_finalizer
 update-exit-3 | --scenario update=fail --scenario update_exit_code=3 | | | Failed | Upgrade | UpgradeFailed | update\.sh exited with 3 after | backup,ran1,nosabre,cdn | -
-update-timeout | --scenario update=hang | | timeouts: {upgrade: 3s} | Failed | Upgrade | UpgradeTimedOut | update\.sh was stopped after [3-9] s \(spec\.timeouts\.upgrade\); last lines of install_saas\.log: .*waiting for services | backup,ran1,nosabre,cdn | check_hung_gone
 root-outside | | outside_packages $name | packages: {root: $outside/$name/cli} | Failed | Validate | PathNotAllowed | spec\.packages\.root .$outside/$name/cli. is outside the allowed roots \($tmp, /qaxdata\)$ | $NONE | check_no_marker
 old-folder-symlink-outside | | outside_packages $name && rm -rf "$OLD_DIR" && ln -s "$outside/$name/cli/${OLD_DIR##*/}" "$OLD_DIR" | | Failed | Validate | PathNotAllowed | spec\.packages\.root/spec\.fromVersion .$OLD_DIR. resolves to .$outside/$name/cli/10\.6\.0\.2600. \(symbolic links followed\), outside the allowed roots | $NONE | check_no_marker
 cache-host-root | | cdn_generation | cdn: {cacheHostPath: /} | Failed | Validate | PathNotAllowed | spec\.cdn\.cacheHostPath ./. is outside the allowed roots \($tmp, /qaxdata\) | $NONE | check_cdn_unchanged
@@ -221,9 +220,9 @@ check_another_active() {
     "another upgrade is in progress \\(${ns}/${name}[,)].*this one starts when it has finished" \
     "$(up_cond "$ns2" second Stalled message)"
   e2e_eq "$label: ... Stalled=True" True "$(up_cond "$ns2" second Stalled status)"
-  e2e_check "$label: ... all its steps Pending" steps_shape "$ns2" second Validate Pending
-  uid2=$(kubectl -n "$ns2" get tqu second -o jsonpath='{.metadata.uid}')
-  e2e_check "$label: ... no state folder of its own" test ! -e "$UP_DIR/backups/$ns2.second.$uid2"
+  # the slot is taken by the first step that changes something: the
+  # checks (and the backup, into its own folder) ran, the PaaS check not
+  e2e_check "$label: ... its checks ran, nothing from PaasCheck on" steps_shape "$ns2" second PaasCheck Pending
   e2e_eq "$label: ... update.sh still never ran" 0 "$(up_update_calls)"
   # the first one deleted: the second starts and completes
   kubectl -n "$ns" delete tqu "$name" --wait=true --timeout=60s >/dev/null
@@ -343,8 +342,9 @@ done <<<"$TABLE"
   e2e_eq "the table has at least 20 cases" yes "$([ "$ncases" -ge 20 ] && echo yes || echo "no: $ncases")"
 
 # ------------------------------------- left alone for 70 s: no writes at all
-# X is Blocked in Preflight (no Secret) and holds the slot; Y waits behind
-# it (AnotherUpgradeActive). The controller re-checks both every minute.
+# X is Blocked in PaasCheck (a component failed) and holds the slot; Y
+# waits behind it (AnotherUpgradeActive). The controller re-checks both
+# every minute.
 audit_writes() {  # every write to an object in namespace $1, one line each
   jq -c --arg ns "$1" 'select(.objectRef.namespace==$ns and
         (.verb=="create" or .verb=="update" or .verb=="patch" or .verb=="delete"))
@@ -355,15 +355,15 @@ reconciles() { grep '"msg":"reconciled"' "$tmp/ctl.log" | grep -c "\"key\":\"$1\
 rv() { kubectl -n "$1" get tqu "$2" -o jsonpath='{.metadata.resourceVersion}'; }
 if [ -z "${TQU_CASES:-}" ]; then
   up_reset_cluster
-  up_case_tree "$tmp" idle
+  up_case_tree "$tmp" idle --scenario paas_check=other
   nsx=tqu-b-idle-blocked nsy=tqu-b-idle-waiting x=idle-x y=idle-y
-  kubectl create namespace "$nsx" >/dev/null
+  up_secret "$nsx"
   up_secret "$nsy"
   up_apply "$nsx" "$x"
-  if e2e_eventually 30 up_at_state "$nsx" "$x" "Blocked SshSecretNotFound"; then
-    e2e_ok "idle: X Blocked SshSecretNotFound"
+  if e2e_eventually 30 up_at_state "$nsx" "$x" "Blocked PaasCheckFailed"; then
+    e2e_ok "idle: X Blocked PaasCheckFailed"
   else
-    e2e_not_ok "idle: X Blocked SshSecretNotFound" "$(up_state_of "$nsx" "$x")"
+    e2e_not_ok "idle: X Blocked PaasCheckFailed" "$(up_state_of "$nsx" "$x")"
   fi
   up_apply "$nsy" "$y"
   if e2e_eventually 30 up_at_state "$nsy" "$y" "Blocked AnotherUpgradeActive"; then
@@ -387,8 +387,9 @@ if [ -z "${TQU_CASES:-}" ]; then
     "$(audit_writes "$nsx" | tail -n +$((ax + 1)))"
   e2e_eq "idle: no API write in Y's namespace (status, Events), per the audit log" "" \
     "$(audit_writes "$nsy" | tail -n +$((ay + 1)))"
-  e2e_eq "idle: X still Blocked SshSecretNotFound" "Blocked SshSecretNotFound" "$(up_state_of "$nsx" "$x")"
-  # X deleted: Y, waiting behind it, goes ahead
+  e2e_eq "idle: X still Blocked PaasCheckFailed" "Blocked PaasCheckFailed" "$(up_state_of "$nsx" "$x")"
+  # X deleted: Y, waiting behind it, goes ahead (its PaaS check passes)
+  "$FIX/fake-scenario.sh" "$QAXDATA" --unset paas_check >/dev/null
   kubectl -n "$nsx" delete tqu "$x" --wait=true --timeout=60s >/dev/null
   if e2e_eventually 60 up_at_state "$nsy" "$y" "Succeeded UpgradeSucceeded"; then
     e2e_ok "idle: X deleted, Y runs to Succeeded"

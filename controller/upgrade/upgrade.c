@@ -254,6 +254,7 @@ static void launch(tqu_run *run, tqu_outcome *o)
             "update.sh not started: its launch could not be recorded in status first");
         return;
     }
+    tqu_log(TQU_INFO, "update.sh launch recorded in status", "key", run->key, "folder", sdir, NULL);
     tqu_child_spec cs = { .prefix = run->ctl->opts->exec_prefix, .argv = (char *const *)argv,
                           .secret_args = TQU_CHILD_SECRET_ARG(PASSWORD_ARG), .cwd = cwd, .log_path = log,
                           .log_truncate = 1, .timeout_ms = 0 };

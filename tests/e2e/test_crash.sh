@@ -367,20 +367,32 @@ crash_case() {
       start ctl2
       kill_at ctl2 Upgrade "while update.sh runs (launched by the first)" file "$TQU_FAKE_RECORD/update.sh.1.argv" 0.5
     else
-      start_armed ctl2 '"msg":"update.sh started"'
-      kill_at ctl2 Upgrade "right after update.sh was launched" armed
-      # the status write recording the launch follows within microseconds:
-      # if it got through, act out the kill before it
-      if [ "$(tqu_json | jq -c '.status.upgrade')" != null ]; then
-        echo "# $p: the launch reached status before the kill: acted out the kill before that write"
-        act_out_before_write Upgrade
+      # decided to launch: status.launch written, the launch marker not yet
+      start_armed ctl2 '"msg":"update.sh launch recorded in status"'
+      kill_at ctl2 Upgrade "after status.launch, before the launch marker" armed
+      e2e_eq "$p: after status.launch: it records generation 1, outcome Unknown" "1 Unknown" \
+        "$(tqu_json | jq -r '"\(.status.launch.generation) \(.status.launch.outcome)"')"
+      if [ "$(up_update_calls)" = 0 ] && ! ls "$UP_DIR"/backups/*/upgrade-g*/launch >/dev/null 2>&1; then
+        start_armed ctl3 '"msg":"update.sh started"'
+        kill_at ctl3 Upgrade "right after update.sh was launched" armed
+        # the status write recording the launch follows within microseconds:
+        # if it got through, act out the kill before it
+        if [ "$(tqu_json | jq -c '.status.upgrade')" != null ]; then
+          echo "# $p: the launch reached status before the kill: acted out the kill before that write"
+          act_out_before_write Upgrade
+        fi
+        e2e_eq "$p: right after the launch: status.upgrade does not know of it yet" null \
+          "$(tqu_json | jq -c '.status.upgrade')"
+      else
+        # the supervisor was forked before the kill landed: it runs
+        echo "# $p: update.sh was launched before the kill landed; the next controller follows it"
+        start ctl3
+        kill_at ctl3 Upgrade "while update.sh runs" file "$TQU_FAKE_RECORD/update.sh.1.argv" 0.5
       fi
-      e2e_eq "$p: right after the launch: status does not know of it (no status.upgrade)" null \
-        "$(tqu_json | jq -c '.status.upgrade')"
     fi
     upid=$(pgrep -f -- "^sh update.sh -s $OLD_DIR " | head -n1)
     e2e_match "$p: update.sh keeps running across the kills" '^[0-9]+$' "$upid"
-    next=ctl3 ;;
+    next=ctl4 ;;
   CdnTuning)
     kill_at ctl1 CdnTuning "after the patch, before status" armed+
     cdn_gen=$(kubectl -n default get deploy darwin-cdn -o jsonpath='{.metadata.generation}') ;;

@@ -10,6 +10,8 @@
 #   4 controller/<workflow>/  every other folder directly under controller/;
 #                           a workflow may not include another workflow
 #   5 controller/*.c *.h    main.c: anything in controller/ and k8s/
+#   plugin/                 kubectl-tianqing, beside the layers: only plugin/
+#                           and k8s/; nothing outside plugin/ includes it
 # Also: k8s/*_int.h are private to k8s/; generated headers (build/gen,
 # tqu_version.h) may be included by anyone; an include that resolves to no
 # file is an error ("unresolved"); so is an include cycle.
@@ -20,8 +22,8 @@
 # Angle-bracket includes are system headers and are ignored, so are
 # includes inside comments.
 #
-# Checks every *.c, *.h, *.S under ROOT/k8s and ROOT/controller (ROOT:
-# default the repository). Exit 0 and one summary line on stdout when
+# Checks every *.c, *.h, *.S under ROOT/k8s, ROOT/controller and, when
+# there is one, ROOT/plugin (ROOT: default the repository). Exit 0 and one summary line on stdout when
 # clean; otherwise one line per violation on stderr, the summary on
 # stdout, exit 1. Exit 2 on a usage error.
 set -euo pipefail
@@ -43,6 +45,7 @@ cd "$root"
 # may resolve to), "G path" for the generated headers.
 {
   find k8s controller -type f | sed 's/^/T /'
+  if [ -d plugin ]; then find plugin -type f | sed 's/^/T /'; fi
   if [ -d build/gen ]; then find build/gen -type f | sed 's/^/G /'; fi
 } | sort | awk -v root="$root" '
 function err(msg) { nviol++; print "check-layers: " msg > "/dev/stderr" }
@@ -61,7 +64,7 @@ function norm(p,   a, n, i, st, k, out) {
 }
 
 function exists(p) {
-  if (p ~ /^(k8s|controller)\//) return (p in tree)
+  if (p ~ /^(k8s|controller|plugin)\//) return (p in tree)
   if (p ~ /^build\/gen\//) return (p in gen)
   if (p !~ /^[A-Za-z0-9_.\/+-]+$/) return 0
   return system("test -f \"" root "/" p "\"") == 0
@@ -83,6 +86,7 @@ function resolve(f, name,   dir, c) {
 function layer(p,   a, n) {
   WF = ""
   if (p ~ /^k8s\//) return 0
+  if (p ~ /^plugin\//) return 6
   if (p !~ /^controller\//) return -1
   n = split(p, a, "/")
   if (n == 2) return 5
@@ -98,6 +102,7 @@ function lname(l, wf) {
   if (l == 2) return "runtime/ (layer 2)"
   if (l == 3) return "engine/ (layer 3)"
   if (l == 4) return wf "/ (layer 4, a workflow)"
+  if (l == 6) return "plugin/ (the kubectl plugin)"
   return "controller/ top level (layer 5)"
 }
 
@@ -158,6 +163,15 @@ function check(f, name, t,   lf, wf, lt, wt, inc) {
     err(inc ": " t " is private to k8s/: only files in k8s/ may include it")
     return
   }
+  if (lf == 6 && lt != 0 && lt != 6) {
+    err(inc ": plugin/ (the kubectl plugin) may include only from plugin/ and k8s/, not " lname(lt, wt))
+    return
+  }
+  if (lt == 6 && lf != 6) {
+    err(inc ": plugin/ is the kubectl plugin\047s own: only files in plugin/ may include from it")
+    return
+  }
+  if (lf == 6) return
   if (lf == 5 || lt < lf) return
   if (lt == lf) {
     if (lf == 4 && wt != wf)
@@ -183,7 +197,7 @@ function scan(f,   path, line, rc, s, name, t, ln) {
     nincl++
     t = resolve(f, name)
     check(f, name, t)
-    if (t ~ /^(k8s|controller)\//) adj[f, ++deg[f]] = t
+    if (t ~ /^(k8s|controller|plugin)\//) adj[f, ++deg[f]] = t
   }
   if (rc < 0) { print "check-layers: cannot read " f > "/dev/stderr"; bad = 1 }
   close(path)

@@ -103,6 +103,9 @@ int kp_parse_duration(const char *s, long long *secs)
         double v = strtod(p, &end);
         if (end == p || errno || v < 0)
             goto out;
+        for (const char *q = p; q < end; q++)      /* no exponent, no hex */
+            if (!isdigit((unsigned char)*q) && *q != '.')
+                goto out;
         p = end;
         double unit;
         if (!strncmp(p, "ms", 2)) { unit = 0.001; p += 2; }
@@ -447,8 +450,11 @@ static void steps_table(kp_out *o, const cJSON *obj, time_t now)
         if (!is(state, "Pending") && !is(state, "Skipped") &&
             (end || is(state, "Running") || is(state, "Blocked")))
             d = span(k8s_json_str(s, "startedAt", NULL), end, now);
-        if ((o->rc = table_row(&t)) != 0)
+        int r = table_row(&t);
+        if (r) {
+            o->rc = r;
             break;
+        }
         table_setf(&t, 0, "  %d.", ++n);
         table_set(&t, 1, k8s_json_str(s, "name", NULL));
         table_set(&t, 2, str_or(state, "Pending"));

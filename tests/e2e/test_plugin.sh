@@ -24,7 +24,11 @@ ns=tq-plugin
 crd=tianqingupgrades.upgrade.tianqing.io
 tmp=$(mktemp -d)
 bgpid=
-cleanup() { [ -n "$bgpid" ] && kill "$bgpid" 2>/dev/null; rm -rf "$tmp"; }
+cleanup() {
+  [ -n "$bgpid" ] && kill "$bgpid" 2>/dev/null
+  declare -F up_cleanup >/dev/null && up_cleanup
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 kt() { "$bin" -n "$ns" "$@"; }
@@ -242,5 +246,40 @@ fi
 e2e_match "... the new screen says Paused" "Assessment:  Paused" "$(cat "$tmp/watch.out")"
 kill -INT "$bgpid"; wait "$bgpid"; rc=$?; bgpid=
 e2e_eq "status --watch ends with 0 on Ctrl-C" "0" "$rc"
+
+# ------------------------------------------------------------ live, with the controller
+# A dry run gated by paused: true, released by `approve`, waited for; and
+# one Blocked for want of its Secret, which `wait` reports with 1.
+# shellcheck source-path=SCRIPTDIR source=upgrade_lib.sh
+. "$here/upgrade_lib.sh"
+: "${TQU_BIN:=$root/build/tianqing-upgrade-controller}" "${TQU_REPO:=$root}"
+k delete tqu --all --wait=false >/dev/null          # nothing here for the controller to act on
+live=tq-plugin-live
+if up_world "$tmp/live" && up_secret "$live" && up_controller ctl; then
+  up_apply "$live" gate "  dryRun: true
+  paused: true"
+  kubectl create namespace tq-plugin-nosecret >/dev/null
+  up_apply tq-plugin-nosecret nosecret "  dryRun: true"
+  e2e_eventually 30 sh -c "'$bin' -n $live status gate | grep -q '^Assessment:  Paused'"
+  run "$bin" -n "$live" status gate
+  e2e_match "live: a paused dry run says Paused" "^Assessment:  Paused: kubectl tianqing approve continues it$" "$out"
+  run "$bin" -n "$live" approve gate
+  e2e_eq "live: approve exits 0" "0" "$rc"
+  run "$bin" -n "$live" wait gate --timeout=45s
+  e2e_eq "live: wait then sees Ready: exit 0" "gate: Ready 0" "$out $rc"
+  run "$bin" -n "$live" status gate
+  e2e_match "live: status says the dry run completed" "^Assessment:  Completed \(dry run: nothing was changed\)$" "$out"
+  run "$bin" -n "$live" plan gate
+  e2e_match "live: plan shows the controller's plan, update.sh's password as ***" \
+    "^STEP +ACTION +TARGET +DETAIL$" "$(head -n1 <<<"$out")"
+  e2e_match "... with the PaasCheck command" "^PaasCheck +run +.*darwin-client" "$out"
+  run "$bin" -n tq-plugin-nosecret wait nosecret --timeout=45s
+  e2e_match "live: Blocked without its Secret: wait exits 1" "^nosecret: Stalled: SshSecret.* 1$" "$out $rc"
+  run "$bin" -n tq-plugin-nosecret status nosecret
+  e2e_match "live: status gives the remedy" "Remedy: create the Secret / add the key / grant get on it" "$out"
+else
+  e2e_not_ok "live: the fake world and the controller start" "$(tail -n 20 "$tmp/live/ctl.log" 2>/dev/null)"
+fi
+up_cleanup
 
 e2e_summary

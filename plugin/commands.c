@@ -335,18 +335,18 @@ static int draw(kp_screen *s)
 static int screen_event(void *ud, const char *type, const cJSON *obj)
 {
     kp_screen *s = ud;
-    cJSON *it;
-    int i = 0;
+    cJSON *it, *copy = NULL;
+    int i = 0, rc = 0;
 
     if (!strcmp(type, "RESET")) {
         while (cJSON_GetArraySize(s->items) > 0)
             cJSON_DeleteItemFromArray(s->items, 0);
         s->synced = 0;
-        return 0;
+        goto out;
     }
     if (!strcmp(type, "SYNCED")) {
         s->synced = 1;
-        return draw(s) ? KP_EXIT_ERROR + 1 : 0;
+        goto draw;
     }
     cJSON_ArrayForEach(it, s->items) {
         if (same_object(it, obj))
@@ -356,20 +356,25 @@ static int screen_event(void *ud, const char *type, const cJSON *obj)
     if (!strcmp(type, "DELETED")) {
         if (it)
             cJSON_DeleteItemFromArray(s->items, i);
-    } else {
-        cJSON *copy = cJSON_Duplicate(obj, 1);
-        if (!copy)
-            return KP_EXIT_ERROR + 1;
-        if (it) {
-            if (!cJSON_ReplaceItemInArray(s->items, i, copy)) {
-                cJSON_Delete(copy);
-                return KP_EXIT_ERROR + 1;
-            }
-        } else if (k8s_json_append(s->items, copy)) {
-            return KP_EXIT_ERROR + 1;
+    } else if (!(copy = cJSON_Duplicate(obj, 1))) {
+        goto fail;
+    } else if (it) {
+        if (!cJSON_ReplaceItemInArray(s->items, i, copy)) {
+            cJSON_Delete(copy);
+            goto fail;
         }
+    } else if (k8s_json_append(s->items, copy)) {   /* frees copy */
+        goto fail;
     }
-    return s->synced && draw(s) ? KP_EXIT_ERROR + 1 : 0;
+draw:
+    if (s->synced && draw(s))
+        goto fail;
+    goto out;
+fail:
+    fprintf(stderr, "error: out of memory, or stdout closed\n");
+    rc = KP_EXIT_ERROR + 1;
+out:
+    return rc;
 }
 
 static int status_watch(kp_ctx *x, const kp_args *a, const kp_kind *k, const char *name)
@@ -657,16 +662,20 @@ out:
 static int wait_event(void *ud, const char *type, const cJSON *obj)
 {
     const char *name = ud;
+    int rc = 0;
+
     if (!obj)
-        return 0;
+        goto out;
     if (!strcmp(type, "DELETED")) {
         fprintf(stderr, "error: %s was deleted\n", name);
-        return KP_EXIT_ERROR + 1;
+        rc = KP_EXIT_ERROR + 1;
+        goto out;
     }
     switch (kp_wait_check(obj)) {
     case KP_WAIT_READY:
         printf("%s: Ready\n", name);
-        return KP_EXIT_OK + 1;
+        rc = KP_EXIT_OK + 1;
+        break;
     case KP_WAIT_STALLED: {
         const cJSON *c;
         const char *reason = NULL, *msg = NULL;
@@ -678,11 +687,14 @@ static int wait_event(void *ud, const char *type, const cJSON *obj)
             }
         }
         printf("%s: Stalled: %s: %s\n", name, reason ? reason : "-", msg ? msg : "");
-        return KP_EXIT_STALLED + 1;
+        rc = KP_EXIT_STALLED + 1;
+        break;
     }
     default:
-        return 0;
+        break;
     }
+out:
+    return rc;
 }
 
 static int cmd_wait(const kp_args *a)

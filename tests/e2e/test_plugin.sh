@@ -72,7 +72,7 @@ steps_at() {   # steps_at N STATE: steps 1..N-1 Succeeded, N in STATE, the rest 
 e2e_check "the CRD applies and is Established" sh -c \
   "kubectl apply -f '$root/crds/' >/dev/null && kubectl wait --for=condition=Established crd/$crd --timeout=30s"
 kubectl create namespace "$ns" >/dev/null
-make_tqu fresh running blocked done gated:paused later
+make_tqu fresh running blocked finished gated:paused later
 
 # ------------------------------------------------------------ as a plugin
 mkdir "$tmp/bin"; ln -s "$bin" "$tmp/bin/kubectl-tianqing"
@@ -118,23 +118,23 @@ e2e_eq "the reason, its message and README's remedy" \
     Remedy: the message lists which spec.confirmations are still false and what each means: check, then set true" \
   "$(sed -n '/^Reasons/,$p' <<<"$out")"
 
-status_patch done '{"status":{"observedGeneration":1,"phase":"Succeeded","message":"upgraded","startedAt":"2026-12-05T22:00:00Z","completedAt":"2026-12-06T00:03:00Z",
+status_patch finished '{"status":{"observedGeneration":1,"phase":"Succeeded","message":"upgraded","startedAt":"2026-12-05T22:00:00Z","completedAt":"2026-12-06T00:03:00Z",
   "conditions":['"$(cond Ready True UpgradeSucceeded upgraded 1),$(cond Stalled False UpgradeSucceeded upgraded 1)"'],"steps":'"$(steps_at 9 x)"'}}'
-run kt status done
+run kt status finished
 e2e_match "Succeeded: Completed, all steps, duration start to end" \
   "Assessment:  Completed
 Target:      10.6.0.2600 -> 10.7.0.2800
 Step:        all 8 steps done \(8 succeeded, 0 skipped\)
 Duration:    2h3m \(2026-12-05T22:00:00Z to 2026-12-06T00:03:00Z\)" "$(sed -n 2,5p <<<"$out")"
 
-k patch tqu done --type=merge -p '{"spec":{"machines":9}}' >/dev/null
-run kt status done
+k patch tqu finished --type=merge -p '{"spec":{"machines":9}}' >/dev/null
+run kt status finished
 e2e_match "a spec change not yet observed is said so" \
   "^Generation:  2 \(the controller has observed 1: this status predates the latest change\)$" "$out"
 
 run kt status
 e2e_eq "status without NAME: one screen per resource of the namespace" \
-  "= TianqingUpgrade $ns/blocked = = TianqingUpgrade $ns/done = = TianqingUpgrade $ns/fresh = = TianqingUpgrade $ns/gated = = TianqingUpgrade $ns/later = = TianqingUpgrade $ns/running =" \
+  "= TianqingUpgrade $ns/blocked = = TianqingUpgrade $ns/finished = = TianqingUpgrade $ns/fresh = = TianqingUpgrade $ns/gated = = TianqingUpgrade $ns/later = = TianqingUpgrade $ns/running =" \
   "$(grep '^= ' <<<"$out" | paste -sd' ')"
 run "$bin" status -A
 e2e_match "status -A: every namespace" "= TianqingUpgrade $ns/running =" "$out"
@@ -206,10 +206,10 @@ e2e_eq "retry again: 2, and the generation is unchanged" "2 $gen_before" \
 e2e_match "retry says what it did" "retry requested \(metadata.annotations\[\"upgrade.tianqing.io/retry\"\]: \"2\"\)" "$out"
 
 # ------------------------------------------------------------ wait
-e2e_eq "wait: Ready for an older generation is not Ready: exit 2 at the timeout" "2" "$(kt wait done --timeout=2s >/dev/null 2>&1; echo $?)"
-status_patch done '{"status":{"observedGeneration":2,"conditions":['"$(cond Ready True UpgradeSucceeded upgraded 2),$(cond Stalled False UpgradeSucceeded upgraded 2)"']}}'
-run kt wait done --timeout=20s
-e2e_eq "wait: Ready=True for the current generation: exit 0 at once" "done: Ready 0" "$out $rc"
+e2e_eq "wait: Ready for an older generation is not Ready: exit 2 at the timeout" "2" "$(kt wait finished --timeout=2s >/dev/null 2>&1; echo $?)"
+status_patch finished '{"status":{"observedGeneration":2,"conditions":['"$(cond Ready True UpgradeSucceeded upgraded 2),$(cond Stalled False UpgradeSucceeded upgraded 2)"']}}'
+run kt wait finished --timeout=20s
+e2e_eq "wait: Ready=True for the current generation: exit 0 at once" "finished: Ready 0" "$out $rc"
 run kt wait blocked --timeout=20s
 e2e_match "wait: Stalled=True: exit 1 with the reason" "^blocked: Stalled: ConfirmationMissing: .* 1$" "$out $rc"
 

@@ -94,6 +94,19 @@ static const kp_remedy remedies[] = {
      "check spec.cdn; the message says what is missing (app label, container)"},
     {"VerifyTimedOut", "Verify",
      "the named Deployments did not become available in timeouts.verify: look at their pods"},
+    /* reasons README gains with the allowed-roots and child-process work */
+    {"PathNotAllowed", "Validate (again before use: Preflight, BackupDeployments, PaasCheck, Upgrade, CdnTuning)",
+     "the field the message names is outside the allowed roots, or leads out of them through a "
+     "symbolic link, or is not a clean absolute path (.., //), or (cdn.cacheHostPath) is a root "
+     "itself: point it inside /qaxdata (or another --allowed-root), or start the controller with "
+     "--allowed-root for that folder"},
+    {"StateUnreadable", "Upgrade",
+     "the request's folder under backupDir (or an upgrade-g<N>/ in it) cannot be listed or read: "
+     "update.sh is not started while it cannot be told whether it already was; fix the folder's "
+     "permissions or disk"},
+    {"Interrupted", "Preflight, PaasCheck",
+     "the controller was stopped while tar or darwin-client ran; it was killed and runs again at "
+     "the next start (an unfinished extraction's .tqu-extract-* folder is removed first)"},
 };
 
 const kp_remedy *kp_remedy_find(const char *reason)

@@ -51,6 +51,10 @@ CTL_SRC  := $(wildcard controller/*/*.c)
 K8S_OBJ  := $(K8S_SRC:%.c=$(O)/%.o)
 CTL_OBJ  := $(CTL_SRC:%.c=$(O)/%.o) $(O)/controller/upgrade/routes_data.o
 BIN      := $(O)/tianqing-upgrade-controller
+# kubectl-tianqing, the kubectl plugin (plugin/, on k8s/ only; README "kubectl tianqing")
+PLUGIN_SRC := $(filter-out plugin/main.c,$(wildcard plugin/*.c))
+PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(O)/%.o)
+PLUGIN_BIN := $(O)/kubectl-tianqing
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
@@ -91,6 +95,19 @@ $(O)/libtqu.a: $(CTL_OBJ)
 $(BIN): $(O)/controller/main.o $(O)/libtqu.a $(O)/libk8s.a $(O)/libetcd.a
 	$(CC) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
+$(O)/libkplugin.a: $(PLUGIN_OBJ)
+	$(AR) rcs $@ $^
+
+$(PLUGIN_BIN): $(O)/plugin/main.o $(O)/libkplugin.a $(O)/libk8s.a
+	$(CC) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+all: $(PLUGIN_BIN)
+
+# the plugin's unit test links the plugin's code, not the controller's
+$(O)/tests/test_plugin: tests/unit/test_plugin.c $(TEST_SUPPORT_OBJ) $(O)/libkplugin.a $(O)/libk8s.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/support -Iplugin -MMD -MP $(LDFLAGS) $(WRAP) -o $@ $(filter-out %.h,$^) $(LDLIBS) $(CMOCKA_LIBS)
+
 $(O)/tests/test_%: tests/unit/test_%.c $(TEST_SUPPORT_OBJ) $(O)/libtqu.a $(O)/libk8s.a $(O)/libetcd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/support -MMD -MP $(LDFLAGS) $(WRAP) -o $@ $(filter-out %.h,$^) $(LDLIBS) $(CMOCKA_LIBS)
@@ -121,6 +138,7 @@ test: deps
 	@O=$(O) VALGRIND=$(VALGRIND) SANITIZE=$(SANITIZE) tests/run.sh
 
 tests-build: $(UNIT_BIN) $(INT_BIN) $(TOOLS_BIN) $(BIN)
+tests-build: $(PLUGIN_BIN)
 
 unit: $(UNIT_BIN)
 	@O=$(O) VALGRIND=$(VALGRIND) tests/run.sh --unit-only
@@ -134,8 +152,10 @@ SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 
 # The binary and the systemd unit (manifests/systemd/); the kubeconfig is
 # the operator's to write (manifests/README.md). DESTDIR for packaging.
+install: $(PLUGIN_BIN)
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tianqing-upgrade-controller
+	install -D -m 0755 $(PLUGIN_BIN) $(DESTDIR)$(PREFIX)/bin/kubectl-tianqing
 	install -d -m 0755 $(DESTDIR)$(SYSTEMD_UNIT_DIR)
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' manifests/systemd/tianqing-upgrade-controller.service \
 	  > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/tianqing-upgrade-controller.service

@@ -12,6 +12,8 @@
 #   4 controller/<workflow>/  every other folder directly under controller/;
 #                           a workflow may not include another workflow
 #   5 controller/*.c *.h    main.c: anything in controller/ and k8s/
+#   plugin/                 kubectl-tianqing, beside the layers: only plugin/
+#                           and k8s/; nothing outside plugin/ includes it
 # Also: k8s/*_int.h are private to k8s/, etcd/*_int.h to etcd/; generated headers (build/gen,
 # tqu_version.h) may be included by anyone; an include that resolves to no
 # file is an error ("unresolved"); so is an include cycle.
@@ -22,8 +24,8 @@
 # Angle-bracket includes are system headers and are ignored, so are
 # includes inside comments.
 #
-# Checks every *.c, *.h, *.S under ROOT/k8s, ROOT/etcd and ROOT/controller (ROOT:
-# default the repository). Exit 0 and one summary line on stdout when
+# Checks every *.c, *.h, *.S under ROOT/k8s, ROOT/etcd, ROOT/controller and,
+# when there is one, ROOT/plugin (ROOT: default the repository). Exit 0 and one summary line on stdout when
 # clean; otherwise one line per violation on stderr, the summary on
 # stdout, exit 1. Exit 2 on a usage error.
 set -euo pipefail
@@ -46,6 +48,7 @@ cd "$root"
 {
   find k8s controller -type f | sed 's/^/T /'
   if [ -d etcd ]; then find etcd -type f | sed 's/^/T /'; fi
+  if [ -d plugin ]; then find plugin -type f | sed 's/^/T /'; fi
   if [ -d build/gen ]; then find build/gen -type f | sed 's/^/G /'; fi
 } | sort | awk -v root="$root" '
 function err(msg) { nviol++; print "check-layers: " msg > "/dev/stderr" }
@@ -64,7 +67,7 @@ function norm(p,   a, n, i, st, k, out) {
 }
 
 function exists(p) {
-  if (p ~ /^(k8s|etcd|controller)\//) return (p in tree)
+  if (p ~ /^(k8s|etcd|controller|plugin)\//) return (p in tree)
   if (p ~ /^build\/gen\//) return (p in gen)
   if (p !~ /^[A-Za-z0-9_.\/+-]+$/) return 0
   return system("test -f \"" root "/" p "\"") == 0
@@ -89,6 +92,7 @@ function layer(p,   a, n) {
   WF = ""
   if (p ~ /^k8s\//) { WF = "k8s"; return 0 }
   if (p ~ /^etcd\//) { WF = "etcd"; return 0 }
+  if (p ~ /^plugin\//) return 6
   if (p !~ /^controller\//) return -1
   n = split(p, a, "/")
   if (n == 2) return 5
@@ -104,6 +108,7 @@ function lname(l, wf) {
   if (l == 2) return "runtime/ (layer 2)"
   if (l == 3) return "engine/ (layer 3)"
   if (l == 4) return wf "/ (layer 4, a workflow)"
+  if (l == 6) return "plugin/ (the kubectl plugin)"
   return "controller/ top level (layer 5)"
 }
 
@@ -169,6 +174,15 @@ function check(f, name, t,   lf, wf, lt, wt, inc) {
     err(inc ": " t " is private to etcd/: only files in etcd/ may include it")
     return
   }
+  if (lf == 6 && lt != 6 && !(lt == 0 && wt == "k8s")) {
+    err(inc ": plugin/ (the kubectl plugin) may include only from plugin/ and k8s/, not " lname(lt, wt))
+    return
+  }
+  if (lt == 6 && lf != 6) {
+    err(inc ": plugin/ is the kubectl plugin\047s own: only files in plugin/ may include from it")
+    return
+  }
+  if (lf == 6) return
   if (lf == 5 || lt < lf) return
   if (lt == lf) {
     if (lf == 0 && wt != wf)
@@ -196,7 +210,7 @@ function scan(f,   path, line, rc, s, name, t, ln) {
     nincl++
     t = resolve(f, name)
     check(f, name, t)
-    if (t ~ /^(k8s|etcd|controller)\//) adj[f, ++deg[f]] = t
+    if (t ~ /^(k8s|etcd|controller|plugin)\//) adj[f, ++deg[f]] = t
   }
   if (rc < 0) { print "check-layers: cannot read " f > "/dev/stderr"; bad = 1 }
   close(path)

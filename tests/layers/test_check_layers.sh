@@ -29,6 +29,7 @@ run() { "$checker" "$1" > "$tmp/out" 2> "$tmp/err"; rc=$?; }
 mkdir "$tmp/base"
 cp -r "$repo/k8s" "$repo/controller" "$tmp/base/"
 [ -d "$repo/etcd" ] && cp -r "$repo/etcd" "$tmp/base/"
+[ -d "$repo/plugin" ] && cp -r "$repo/plugin" "$tmp/base/"
 
 # --- the tree as it is -------------------------------------------------
 t0=${EPOCHREALTIME/[.,]/}
@@ -155,6 +156,18 @@ add "$(pick controller/upgrade)" '#include "etcd.h"'
 add "$(pick etcd)" '#include "etcd_int.h"' '#include "etcd.h"'
 expect_clean "controller/ including etcd.h, and etcd/ its own etcd_int.h, pass"
 
+fresh; f=$(pick plugin); need controller/engine/engine.h
+add "$f" '#include "engine/engine.h"'
+expect_fault "the kubectl plugin including a controller header fails" \
+  "check-layers: $f: #include \"engine/engine.h\" -> controller/engine/engine.h: " \
+  "plugin/ (the kubectl plugin) may include only from plugin/ and k8s/, not engine/ (layer 3)"
+
+fresh; f=$(pick controller/runtime); need plugin/render.h
+add "$f" '#include "../../plugin/render.h"'
+expect_fault "the controller including from plugin/ fails" \
+  "check-layers: $f: #include \"../../plugin/render.h\" -> plugin/render.h: " \
+  "plugin/ is the kubectl plugin's own: only files in plugin/ may include from it"
+
 # --- what is allowed ----------------------------------------------------
 fresh
 add controller/host/zz_fake.h '#include "k8s.h"'
@@ -165,6 +178,10 @@ add "$(pick controller/upgrade)" '#include "host/zz_fake.h"' '#include "tqu_vers
 add controller/main.c '#include "host/zz_fake.h"'
 need k8s/k8s_int.h; add "$(pick k8s)" '#include "k8s_int.h"'
 expect_clean "includes down a layer, through ../, of tqu_version.h and k8s_int.h within k8s/ pass"
+
+fresh; need plugin/zz_own.h; need k8s/k8s.h
+add "$(pick plugin)" '#include "zz_own.h"' '#include "k8s.h"' '#include "tqu_version.h"'
+expect_clean "the kubectl plugin including its own headers, k8s.h and tqu_version.h passes"
 
 fresh; f=$(pick controller/host)
 add "$f" '/* #include "runtime/log.h" */' '// #include "runtime/log.h"' \

@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# kubectl-tianqing (plugin/, README "kubectl tianqing") against a real API
+# server: found by kubectl as a plugin; `status` read back in several
+# phases (status written with `kubectl patch --subresource=status`, as
+# test_crd.sh does, instead of running upgrades); plan and history tables;
+# approve/pause/stop/retry patches read back with kubectl; wait's exit
+# codes (0 Ready, 1 Stalled, 2 timeout / not found) within its timeout;
+# status --watch redrawing on a change and ending 0 on SIGINT.
+#
+#   tests/cluster/with-cluster.sh tests/e2e/test_plugin.sh
+# The JSON in single quotes is data for the API server:
+# shellcheck disable=SC2016
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+e2e_require_cluster
+
+bin=${TQU_PLUGIN_BIN:-$(dirname "${TQU_BIN:-$root/build/tianqing-upgrade-controller}")/kubectl-tianqing}
+if [ ! -x "$bin" ]; then echo "no $bin: run make first" >&2; exit 2; fi
+ns=tq-plugin
+crd=tianqingupgrades.upgrade.tianqing.io
+tmp=$(mktemp -d)
+bgpid=
+cleanup() {
+  [ -n "$bgpid" ] && kill "$bgpid" 2>/dev/null
+  declare -F up_cleanup >/dev/null && up_cleanup
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+kt() { "$bin" -n "$ns" "$@"; }
+k() { kubectl -n "$ns" "$@"; }
+# run CMD...: rc, $out (stdout and stderr)
+run() { out=$("$@" 2>&1); rc=$?; }
+# status_patch NAME JSON: a merge patch of .status
+status_patch() { k patch tqu "$1" --subresource=status --type=merge -p "$2" >/dev/null; }
+make_tqu() {   # make_tqu NAME[:paused]...: one kubectl create for them all
+  local n
+  for n in "$@"; do
+    cat <<YAML
+---
+apiVersion: upgrade.tianqing.io/v1alpha1
+kind: TianqingUpgrade
+metadata: {name: ${n%%:*}, namespace: $ns}
+spec:
+  fromVersion: 10.6.0.2600
+  initialVersion: 10.6.0.2000
+  toVersion: 10.7.0.2800
+  machines: 6
+  paused: $([ "${n#*:}" = paused ] && echo true || echo false)
+  ssh: {passwordSecretRef: {name: tianqing-ssh, key: password}}
+YAML
+  done | k create -f - >/dev/null
+}
+now_minus() { date -u -d "@$(( $(date +%s) - $1 ))" +%Y-%m-%dT%H:%M:%SZ; }
+cond() {   # cond TYPE STATUS REASON MESSAGE GEN
+  printf '{"type":"%s","status":"%s","reason":"%s","message":"%s","lastTransitionTime":"2026-12-05T22:00:00Z","observedGeneration":%s}' "$@"
+}
+steps_at() {   # steps_at N STATE: steps 1..N-1 Succeeded, N in STATE, the rest Pending
+  local names=(Validate Preflight BackupDeployments PaasCheck SabreCleanup Upgrade CdnTuning Verify) i s=""
+  for i in "${!names[@]}"; do
+    if [ $((i + 1)) -lt "$1" ]; then s+='{"name":"'${names[$i]}'","state":"Succeeded","attempts":1,"startedAt":"2026-12-05T22:00:00Z","completedAt":"2026-12-05T22:01:00Z"},'
+    elif [ $((i + 1)) -eq "$1" ]; then s+='{"name":"'${names[$i]}'","state":"'$2'","attempts":1,"startedAt":"'"$(now_minus 600)"'"},'
+    else s+='{"name":"'${names[$i]}'","state":"Pending"},'; fi
+  done
+  printf '[%s]' "${s%,}"
+}
+
+e2e_check "the CRD applies and is Established" sh -c \
+  "kubectl apply -f '$root/crds/' >/dev/null && kubectl wait --for=condition=Established crd/$crd --timeout=30s"
+kubectl create namespace "$ns" >/dev/null
+make_tqu fresh running blocked finished gated:paused later
+
+# ------------------------------------------------------------ as a plugin
+mkdir "$tmp/bin"; ln -s "$bin" "$tmp/bin/kubectl-tianqing"
+run env PATH="$tmp/bin:$PATH" kubectl tianqing --help
+e2e_match "kubectl finds the plugin on PATH: kubectl tianqing --help" "^Usage: kubectl tianqing COMMAND" "$out"
+run "$bin"
+e2e_eq "no command: exit 2" "2" "$rc"
+run "$bin" frobnicate
+e2e_match "an unknown command: exit 2, named" "unknown command \"frobnicate\"" "$out $rc"
+
+# ------------------------------------------------------------ status
+run env PATH="$tmp/bin:$PATH" kubectl tianqing status fresh -n "$ns"
+e2e_eq "status of a resource the controller has not seen (through kubectl, -n after the NAME)" \
+"= TianqingUpgrade $ns/fresh =
+Assessment:  Unknown: the controller has not reported on it yet
+Target:      10.6.0.2600 -> 10.7.0.2800
+Step:        not started
+Generation:  1 (not yet observed by the controller)" "$out"
+
+status_patch running '{"status":{"observedGeneration":1,"phase":"Running","currentStep":"Upgrade","message":"Upgrade: update.sh is running","startedAt":"'"$(now_minus 1800)"'",
+  "conditions":['"$(cond Ready False StepRunning x 1),$(cond Reconciling True StepRunning x 1),$(cond Stalled False StepRunning x 1)"'],
+  "steps":'"$(steps_at 6 Running)"',
+  "upgrade":{"pid":4242,"startedAt":"'"$(now_minus 600)"'","outputTail":"[1/3] stop services\n[2/3] load images\n"}}}'
+run kt status running
+e2e_match "Running at Upgrade: Progressing" "^Assessment:  Progressing$" "$out"
+e2e_match "step 6 of 8: Upgrade (Running)" "^Step:        step 6 of 8: Upgrade \(Running\)$" "$out"
+e2e_match "duration from status.startedAt (30m)" "^Duration:    30m([0-9]s)? \(since 20" "$out"
+e2e_match "time left from the vendor's 60 minutes, 10 minutes in" \
+  "^Est. left:   (50m|49m[0-9]+s) \(estimate 1h from the vendor's figure; running 10m" "$out"
+e2e_match "the observed generation is current" "^Generation:  1 \(observed: this status is current\)$" "$out"
+e2e_match "the last output lines" "Last output of update.sh \(running, pid 4242\):
+  \| \[1/3\] stop services
+  \| \[2/3\] load images" "$(grep -A2 '^Last output' <<<"$out")"
+
+status_patch blocked '{"status":{"observedGeneration":1,"phase":"Blocked","currentStep":"Preflight","message":"Preflight: spec.confirmations.xinghaiReady is false",
+  "conditions":['"$(cond Ready False ConfirmationMissing "Preflight: spec.confirmations.xinghaiReady is false" 1),$(cond Stalled True ConfirmationMissing "Preflight: spec.confirmations.xinghaiReady is false" 1)"'],
+  "steps":'"$(steps_at 2 Blocked)"'}}'
+run kt status blocked
+e2e_match "Blocked: a person must act" "^Assessment:  Blocked: a person must act$" "$out"
+e2e_eq "the reason, its message and README's remedy" \
+"Reasons (a person must act):
+  ConfirmationMissing: Preflight: spec.confirmations.xinghaiReady is false
+    Remedy: the message lists which spec.confirmations are still false and what each means: check, then set true" \
+  "$(sed -n '/^Reasons/,$p' <<<"$out")"
+
+status_patch finished '{"status":{"observedGeneration":1,"phase":"Succeeded","message":"upgraded","startedAt":"2026-12-05T22:00:00Z","completedAt":"2026-12-06T00:03:00Z",
+  "conditions":['"$(cond Ready True UpgradeSucceeded upgraded 1),$(cond Stalled False UpgradeSucceeded upgraded 1)"'],"steps":'"$(steps_at 9 x)"'}}'
+run kt status finished
+e2e_match "Succeeded: Completed, all steps, duration start to end" \
+  "Assessment:  Completed
+Target:      10.6.0.2600 -> 10.7.0.2800
+Step:        all 8 steps done \(8 succeeded, 0 skipped\)
+Duration:    2h3m \(2026-12-05T22:00:00Z to 2026-12-06T00:03:00Z\)" "$(sed -n 2,5p <<<"$out")"
+
+k patch tqu finished --type=merge -p '{"spec":{"machines":9}}' >/dev/null
+run kt status finished
+e2e_match "a spec change not yet observed is said so" \
+  "^Generation:  2 \(the controller has observed 1: this status predates the latest change\)$" "$out"
+
+run kt status
+e2e_eq "status without NAME: one screen per resource of the namespace" \
+  "= TianqingUpgrade $ns/blocked = = TianqingUpgrade $ns/finished = = TianqingUpgrade $ns/fresh = = TianqingUpgrade $ns/gated = = TianqingUpgrade $ns/later = = TianqingUpgrade $ns/running =" \
+  "$(grep '^= ' <<<"$out" | paste -sd' ')"
+run "$bin" status -A
+e2e_match "status -A: every namespace" "= TianqingUpgrade $ns/running =" "$out"
+kubectl create namespace tq-plugin-empty >/dev/null
+run "$bin" status -n tq-plugin-empty
+e2e_eq "status in an empty namespace: kubectl's sentence, exit 0" "No resources found in tq-plugin-empty namespace. 0" "$out $rc"
+run kt status nosuch
+e2e_match "status of a missing resource: NotFound, exit 2" "NotFound.*nosuch.* 2$" "$out $rc"
+run kt status tqu/running
+e2e_match "KIND/NAME with the short name" "^= TianqingUpgrade $ns/running =" "$out"
+
+# ------------------------------------------------------------ plan, history
+run kt plan fresh
+e2e_eq "plan before one is published" "no plan published yet (the controller publishes status.plan after Preflight)" "$out"
+status_patch running '{"status":{"plan":[{"step":"SabreCleanup","action":"Delete","target":"apps/v1/deployments/default-sabre-server/sabre-server"},{"step":"Upgrade","action":"Command","target":"sh","detail":"sh update.sh -P ******"}]}}'
+run kt plan running
+e2e_eq "plan: status.plan as a table" \
+"STEP          ACTION   TARGET                                                 DETAIL
+SabreCleanup  Delete   apps/v1/deployments/default-sabre-server/sabre-server  -
+Upgrade       Command  sh                                                     sh update.sh -P ******" "$out"
+run kt history running
+e2e_eq "history without attempts" "no attempts recorded 0" "$out $rc"
+
+# ------------------------------------------------------------ approve, pause
+run kt approve gated
+e2e_match "approve says what it did" "^tianqingupgrade.upgrade.tianqing.io/gated approved" "$out"
+e2e_eq "approve: spec.paused false read back" "false" "$(k get tqu gated -o jsonpath='{.spec.paused}')"
+run kt pause gated
+e2e_eq "pause: spec.paused true read back, exit 0" "true 0" "$(k get tqu gated -o jsonpath='{.spec.paused}') $rc"
+
+# ------------------------------------------------------------ stop
+has_stop=$(kubectl get crd "$crd" -o json | jq '.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties | has("stop")')
+if [ "$has_stop" = false ]; then
+  run kt stop running
+  e2e_match "stop with a CRD that has no spec.stop: exit 2, nothing done, said so" \
+    "did not keep spec.stop.*nothing was changed 2$" "$out $rc"
+  # what the controller's CRD is to get (design.md sections 1 and 8)
+  kubectl patch crd "$crd" --type=json -p '[
+   {"op":"add","path":"/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/stop",
+    "value":{"type":"boolean","description":"true: stop a running update.sh"}},
+   {"op":"add","path":"/spec/versions/0/schema/openAPIV3Schema/properties/status/properties/history",
+    "value":{"type":"array","description":"attempts","items":{"type":"object","description":"one attempt","properties":{
+      "generation":{"type":"integer","description":"g"},"started":{"type":"string","description":"s"},
+      "completed":{"type":"string","description":"c"},"outcome":{"type":"string","description":"o"},
+      "reason":{"type":"string","description":"r"},"exitCode":{"type":"integer","description":"e"}}}}}]' >/dev/null
+fi
+e2e_eventually 15 "$bin" -n "$ns" stop running
+run kt stop running
+e2e_match "stop: prints what it did, exit 0" "^tianqingupgrade.upgrade.tianqing.io/running stop requested.*UpgradeStopped.* 0$" "$out $rc"
+e2e_eq "stop: spec.stop true read back" "true" "$(k get tqu running -o jsonpath='{.spec.stop}')"
+
+status_patch running '{"status":{"history":[{"generation":2,"started":"2026-12-06T10:00:00Z","completed":"2026-12-06T10:52:00Z","outcome":"Failed","reason":"UpgradeFailed","exitCode":1},{"generation":1,"started":"2026-12-05T22:00:00Z","completed":"2026-12-05T22:00:30Z","outcome":"Blocked","reason":"ConfirmationMissing"}]}}'
+run kt history running
+e2e_eq "history: status.history as a table, newest first" \
+"GENERATION  STARTED               COMPLETED             DURATION  OUTCOME  REASON               EXIT
+2           2026-12-06T10:00:00Z  2026-12-06T10:52:00Z  52m       Failed   UpgradeFailed        1
+1           2026-12-05T22:00:00Z  2026-12-05T22:00:30Z  30s       Blocked  ConfirmationMissing  -" "$out"
+run kt status running
+e2e_match "time left from the last attempt in history (52m)" \
+  "^Est. left:   (42m|41m[0-9]+s) \(estimate 52m from the last attempt, generation 2; running 10m" "$out"
+
+# ------------------------------------------------------------ retry
+run kt retry running
+e2e_eq "retry: the annotation is 1" "1" "$(k get tqu running -o jsonpath='{.metadata.annotations.upgrade\.tianqing\.io/retry}')"
+gen_before=$(k get tqu running -o jsonpath='{.metadata.generation}')
+run kt retry running
+e2e_eq "retry again: 2, and the generation is unchanged" "2 $gen_before" \
+  "$(k get tqu running -o jsonpath='{.metadata.annotations.upgrade\.tianqing\.io/retry} {.metadata.generation}')"
+e2e_match "retry says what it did" "retry requested \(metadata.annotations\[\"upgrade.tianqing.io/retry\"\]: \"2\"\)" "$out"
+
+# ------------------------------------------------------------ wait
+e2e_eq "wait: Ready for an older generation is not Ready: exit 2 at the timeout" "2" "$(kt wait finished --timeout=2s >/dev/null 2>&1; echo $?)"
+status_patch finished '{"status":{"observedGeneration":2,"conditions":['"$(cond Ready True UpgradeSucceeded upgraded 2),$(cond Stalled False UpgradeSucceeded upgraded 2)"']}}'
+run kt wait finished --timeout=20s
+e2e_eq "wait: Ready=True for the current generation: exit 0 at once" "finished: Ready 0" "$out $rc"
+run kt wait blocked --timeout=20s
+e2e_match "wait: Stalled=True: exit 1 with the reason" "^blocked: Stalled: ConfirmationMissing: .* 1$" "$out $rc"
+
+status_patch later '{"status":{"observedGeneration":1,"phase":"Running","currentStep":"Preflight","conditions":['"$(cond Ready False StepRunning x 1),$(cond Stalled False StepRunning x 1)"']}}'
+t0=$(date +%s)
+"$bin" -n "$ns" wait later --timeout=30s > "$tmp/wait.out" 2>&1 &
+bgpid=$!
+sleep 1
+status_patch later '{"status":{"phase":"Blocked","conditions":['"$(cond Ready False PackageMissing "no package" 1),$(cond Stalled True PackageMissing "no package" 1)"']}}'
+wait "$bgpid"; rc=$?; bgpid=
+t1=$(date +%s)
+e2e_eq "wait: a status change to Stalled ends a running wait with 1 (watch-driven)" "1" "$rc"
+e2e_check "... within 5 s of it, not at the timeout ($((t1 - t0)) s)" test $((t1 - t0)) -le 6
+t0=$(date +%s)
+run kt wait fresh --timeout=2s
+t1=$(date +%s)
+e2e_match "wait: timeout: exit 2, said so" "timed out 2$" "$out $rc"
+e2e_check "... after about 2 s ($((t1 - t0)) s)" test $((t1 - t0)) -ge 2 -a $((t1 - t0)) -le 5
+run kt wait nosuch --timeout=5s
+e2e_match "wait: not found: exit 2" "not found.* 2$" "$out $rc"
+run kt wait fresh --timeout=soon
+e2e_match "wait: a malformed --timeout is a usage error (exit 2)" "^error: --timeout=soon: want a duration.*;2$" "$(head -n1 <<<"$out");$rc"
+
+# ------------------------------------------------------------ status --watch
+"$bin" -n "$ns" status later --watch > "$tmp/watch.out" 2>&1 &
+bgpid=$!
+e2e_eventually 10 grep -q '^Assessment:  Blocked' "$tmp/watch.out"
+status_patch later '{"status":{"phase":"Paused","message":"held for approval","conditions":['"$(cond Ready False Paused held 1),$(cond Stalled False Paused held 1)"']}}'
+if e2e_eventually 10 grep -q '^Message:     held for approval' "$tmp/watch.out"; then
+  e2e_ok "status --watch redraws on a change"
+else
+  e2e_not_ok "status --watch redraws on a change" "$(cat "$tmp/watch.out")"
+fi
+e2e_match "... the new screen says Paused" "Assessment:  Paused" "$(cat "$tmp/watch.out")"
+kill -INT "$bgpid"; wait "$bgpid"; rc=$?; bgpid=
+e2e_eq "status --watch ends with 0 on Ctrl-C" "0" "$rc"
+
+# ------------------------------------------------------------ live, with the controller
+# A dry run gated by paused: true, released by `approve`, waited for; and
+# one Blocked for want of its Secret, which `wait` reports with 1.
+# shellcheck source-path=SCRIPTDIR source=upgrade_lib.sh
+. "$here/upgrade_lib.sh"
+: "${TQU_BIN:=$root/build/tianqing-upgrade-controller}" "${TQU_REPO:=$root}"
+k delete tqu --all --wait=false >/dev/null          # nothing here for the controller to act on
+live=tq-plugin-live
+if up_world "$tmp/live" && up_secret "$live" && up_controller ctl; then
+  up_apply "$live" gate "  dryRun: true
+  paused: true"
+  kubectl create namespace tq-plugin-nosecret >/dev/null
+  up_apply tq-plugin-nosecret nosecret "  dryRun: true"
+  e2e_eventually 30 sh -c "'$bin' -n $live status gate | grep -q '^Assessment:  Paused'"
+  run "$bin" -n "$live" status gate
+  e2e_match "live: a paused dry run says Paused" "^Assessment:  Paused: kubectl tianqing approve continues it$" "$out"
+  run "$bin" -n "$live" approve gate
+  e2e_eq "live: approve exits 0" "0" "$rc"
+  run "$bin" -n "$live" wait gate --timeout=45s
+  e2e_eq "live: wait then sees Ready: exit 0" "gate: Ready 0" "$out $rc"
+  run "$bin" -n "$live" status gate
+  e2e_match "live: status says the dry run completed" "^Assessment:  Completed \(dry run: nothing was changed\)$" "$out"
+  run "$bin" -n "$live" plan gate
+  e2e_match "live: plan shows the controller's plan, update.sh's password as ***" \
+    "^STEP +ACTION +TARGET +DETAIL$" "$(head -n1 <<<"$out")"
+  e2e_match "... with the PaasCheck command" "^PaasCheck +run +.*darwin-client" "$out"
+  run "$bin" -n tq-plugin-nosecret wait nosecret --timeout=45s
+  e2e_match "live: Blocked without its Secret: wait exits 1" "^nosecret: Stalled: SshSecret.* 1$" "$out $rc"
+  run "$bin" -n tq-plugin-nosecret status nosecret
+  e2e_match "live: status gives the remedy" "Remedy: create the Secret / add the key / grant get on it" "$out"
+else
+  e2e_not_ok "live: the fake world and the controller start" "$(tail -n 20 "$tmp/live/ctl.log" 2>/dev/null)"
+fi
+up_cleanup
+
+e2e_summary

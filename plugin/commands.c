@@ -17,8 +17,6 @@
 #include "kinds.h"
 #include "render.h"
 
-/* The annotation `retry` bumps (README "kubectl tianqing"). */
-#define KP_RETRY_ANNOTATION "upgrade.tianqing.io/retry"
 
 /* A watch reconnects at least this often (the server ends it). */
 #define KP_WATCH_SECONDS 300
@@ -596,9 +594,10 @@ static int cmd_stop(const kp_args *a)
                            "and records the run as Failed (UpgradeStopped)");
 }
 
-/* metadata.annotations[KP_RETRY_ANNOTATION] + 1, with the object's
- * resourceVersion in the patch so two retries at once cannot both read
- * the same count (409: read again, a few times). */
+/* spec.retry + 1, with the object's resourceVersion in the patch so two
+ * retries at once cannot both read the same count (409: read again, a few
+ * times). A spec change is a new generation: after a failure the controller
+ * runs the checks again, then the failed step. */
 static int cmd_retry(const kp_args *a)
 {
     kp_ctx x;
@@ -617,18 +616,15 @@ static int cmd_retry(const kp_args *a)
         obj = patch = NULL;
         if (get_one(&x, k, name, &obj))
             goto out;
-        const char *cur = k8s_json_str(obj, "metadata", "annotations", KP_RETRY_ANNOTATION, NULL);
-        n = cur ? strtoll(cur, NULL, 10) : 0;
+        n = k8s_json_int(obj, 0, "spec", "retry", NULL);
         if (n < 0)
             n = 0;
         n++;
-        char val[32];
-        snprintf(val, sizeof(val), "%lld", n);
-        cJSON *meta, *ann;
+        cJSON *meta, *spec;
         if (!(patch = cJSON_CreateObject()) || !(meta = cJSON_CreateObject()) ||
-            (k8s_json_put(patch, "metadata", meta) ? 1 : 0) || !(ann = cJSON_CreateObject()) ||
-            (k8s_json_put(meta, "annotations", ann) ? 1 : 0) ||
-            k8s_json_put(ann, KP_RETRY_ANNOTATION, cJSON_CreateString(val)) ||
+            (k8s_json_put(patch, "metadata", meta) ? 1 : 0) || !(spec = cJSON_CreateObject()) ||
+            (k8s_json_put(patch, "spec", spec) ? 1 : 0) ||
+            k8s_json_put(spec, "retry", cJSON_CreateNumber((double)n)) ||
             k8s_json_put(meta, "resourceVersion",
                          cJSON_CreateString(k8s_json_str(obj, "metadata", "resourceVersion", NULL)))) {
             fprintf(stderr, "error: out of memory\n");
@@ -642,12 +638,17 @@ static int cmd_retry(const kp_args *a)
             goto out;
         }
     }
+    if (k8s_json_int(got, -1, "spec", "retry", NULL) != n) {
+        fprintf(stderr, "error: %s.%s/%s has no spec.retry (is the installed CRD older than this plugin?): "
+                "nothing changed; change the spec to retry\n", k->singular, k->res.group, name);
+        goto out;
+    }
     const char *phase = k8s_json_str(obj, "status", "phase", NULL);
-    printf("%s.%s/%s retry requested (metadata.annotations[\"%s\"]: \"%lld\"): the controller starts a "
-           "new attempt from the failed step\n", k->singular, k->res.group, name, KP_RETRY_ANNOTATION, n);
-    if (!phase || strcmp(phase, "Failed") != 0)
-        printf("note: the phase is %s, not Failed: the request is acted on only after a failure\n",
-               phase ? phase : "not reported yet");
+    printf("%s.%s/%s retry requested (spec.retry: %lld, a new generation): the controller runs the checks "
+           "again, then the failed step\n", k->singular, k->res.group, name, n);
+    if (!phase || (strcmp(phase, "Failed") != 0 && strcmp(phase, "Blocked") != 0))
+        printf("note: the phase is %s, not Failed or Blocked: a running step is not interrupted, and a "
+               "finished run is not run again\n", phase ? phase : "not reported yet");
     rc = KP_EXIT_OK;
 out:
     cJSON_Delete(obj);
@@ -741,9 +742,9 @@ const kp_command kp_commands[] = {
      "process group and records the run as Failed (UpgradeStopped). Fails, changing\n"
      "nothing, when the installed CRD has no spec.stop field.\n", 2, 0, cmd_stop},
     {"retry", "retry NAME", "ask for a new attempt after a failure, the spec unchanged",
-     "Bumps the annotation " KP_RETRY_ANNOTATION " (a counter), with a\n"
-     "resourceVersion precondition. The controller treats a new value like a new\n"
-     "generation: the failed step runs again, completed steps are not redone.\n", 2, 0, cmd_retry},
+     "Bumps spec.retry (a counter with no other meaning), with a resourceVersion\n"
+     "precondition: a new generation. After a failure the controller runs Validate\n"
+     "and Preflight again, then the failed step; completed steps are not redone.\n", 2, 0, cmd_retry},
     {"wait", "wait NAME [--timeout=DUR]", "wait for Ready (exit 0) or Stalled (exit 1)",
      "Watches the resource until the Ready or the Stalled condition is True for its\n"
      "current generation. --timeout: 90s, 30m, 4h...; none by default (wait forever).\n"

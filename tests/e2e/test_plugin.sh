@@ -198,12 +198,12 @@ e2e_match "time left from the last attempt in history (52m)" \
 
 # ------------------------------------------------------------ retry
 run kt retry running
-e2e_eq "retry: the annotation is 1" "1" "$(k get tqu running -o jsonpath='{.metadata.annotations.upgrade\.tianqing\.io/retry}')"
+e2e_eq "retry: spec.retry is 1" "1" "$(k get tqu running -o jsonpath='{.spec.retry}')"
 gen_before=$(k get tqu running -o jsonpath='{.metadata.generation}')
 run kt retry running
-e2e_eq "retry again: 2, and the generation is unchanged" "2 $gen_before" \
-  "$(k get tqu running -o jsonpath='{.metadata.annotations.upgrade\.tianqing\.io/retry} {.metadata.generation}')"
-e2e_match "retry says what it did" "retry requested \(metadata.annotations\[\"upgrade.tianqing.io/retry\"\]: \"2\"\)" "$out"
+e2e_eq "retry again: 2, and a new generation (the controller acts on generations)" "2 $((gen_before + 1))" \
+  "$(k get tqu running -o jsonpath='{.spec.retry} {.metadata.generation}')"
+e2e_match "retry says what it did" "retry requested \(spec.retry: 2, a new generation\)" "$out"
 
 # ------------------------------------------------------------ wait
 e2e_eq "wait: Ready for an older generation is not Ready: exit 2 at the timeout" "2" "$(kt wait finished --timeout=2s >/dev/null 2>&1; echo $?)"

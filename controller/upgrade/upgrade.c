@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -179,6 +180,68 @@ static void finished(tqu_run *run, const tqu_detached_status *st, const char *co
     tqu_out(o, TQU_OUT_DONE, "UpgradeSucceeded", "update.sh finished successfully after %.0f s", st->elapsed);
 }
 
+/* ------------------------------------------------------------------
+ * The password of a running update.sh, kept only to mask its output in
+ * status and Events while it runs: read from the Secret once, when the
+ * command starts (or once after a controller restart), in a page of its
+ * own that is locked (never swapped) and left out of core dumps, and
+ * wiped as soon as update.sh has ended. The worker is the only thread
+ * that uses it. */
+#define MASK_SLOTS 8
+
+static struct mask_slot {
+    char uid[128];
+    char *page;          /* a NUL-terminated copy, or NULL */
+    size_t size;
+} masks[MASK_SLOTS];
+
+static struct mask_slot *mask_find(const char *uid)
+{
+    for (int i = 0; uid && i < MASK_SLOTS; i++)
+        if (masks[i].page && !strcmp(masks[i].uid, uid))
+            return &masks[i];
+    return NULL;
+}
+
+static void mask_drop(const char *uid)
+{
+    struct mask_slot *m = mask_find(uid);
+    if (!m)
+        return;
+    OPENSSL_cleanse(m->page, m->size);
+    munlock(m->page, m->size);
+    munmap(m->page, m->size);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Keep pw for uid; best effort (without it the output is not shown). */
+static void mask_keep(const char *uid, const char *pw)
+{
+    size_t n = strlen(pw) + 1, size = (size_t)sysconf(_SC_PAGESIZE);
+    struct mask_slot *m = NULL;
+    if (!uid || strlen(uid) >= sizeof(masks[0].uid))
+        return;
+    mask_drop(uid);
+    for (int i = 0; i < MASK_SLOTS && !m; i++)
+        if (!masks[i].page)
+            m = &masks[i];
+    while (size < n)
+        size *= 2;
+    if (!m)
+        return;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return;
+    mlock(p, size);                      /* may fail without CAP_IPC_LOCK: then only not dumped */
+#ifdef MADV_DONTDUMP
+    madvise(p, size, MADV_DONTDUMP);
+#endif
+    memcpy(p, pw, n);
+    snprintf(m->uid, sizeof(m->uid), "%s", uid);
+    m->page = p;
+    m->size = size;
+}
+
 static tqu_job *job_of(tqu_run *run)
 {
     return (tqu_job *)run;
@@ -259,6 +322,8 @@ static void launch(tqu_run *run, tqu_outcome *o)
                           .secret_args = TQU_CHILD_SECRET_ARG(PASSWORD_ARG), .cwd = cwd, .log_path = log,
                           .log_truncate = 1, .timeout_ms = 0 };
     int rc = tqu_detached_start(&cs, sdir, &st);
+    if (st.state != TQU_DETACHED_NOT_LAUNCHED)
+        mask_keep(run->uid, password);   /* to mask its output while it runs */
     if (rc && (st.state == TQU_DETACHED_RUNNING || st.state == TQU_DETACHED_FINISHED ||
                st.state == TQU_DETACHED_LOST || st.state == TQU_DETACHED_STARTING)) {
         /* the supervisor's report was late or lost, but update.sh was
@@ -303,6 +368,7 @@ void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
     long long gen;
     tqu_detached_status st;
     tqu_outcome ignored;
+    int launched_now = 0;
 
     if (tqu__latest_attempt(run->dir, sdir, sizeof(sdir), &gen)) {
         /* fail closed: an attempt may be in there */
@@ -336,9 +402,18 @@ void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
         return;
     }
     /* update.sh's output is shown in status and Events: mask the password
-     * in it (it could echo it, e.g. under set -x). Without the Secret there
-     * is nothing to mask with, so no output is shown at all. */
-    int have_pw = tqu__read_password(run, password, sizeof(password), &ignored) == 0;
+     * in it (it could echo it, e.g. under set -x), with the copy kept since
+     * the launch. Only a restarted controller reads the Secret here, once.
+     * Without it there is nothing to mask with: no output is shown. */
+    struct mask_slot *kept = mask_find(run->uid);
+    int have_pw = 1;
+    if (kept) {
+        snprintf(password, sizeof(password), "%s", kept->page);
+    } else {
+        have_pw = tqu__read_password(run, password, sizeof(password), &ignored) == 0;
+        if (have_pw)
+            mask_keep(run->uid, password);
+    }
     const char *redact[] = { have_pw ? password : NULL, NULL };
     int prc = tqu_detached_poll(sdir, redact, 10, &st);
     if (!have_pw)
@@ -350,6 +425,7 @@ void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
     /* no marker: nothing ever ran from that folder, so starting is safe */
     if (st.state == TQU_DETACHED_NOT_LAUNCHED) {
         launch(run, o);
+        launched_now = 1;
         goto out;
     }
     set_upgrade_status(run, &st, sdir);
@@ -402,10 +478,14 @@ void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
     int ok = st.state == TQU_DETACHED_FINISHED && !st.timed_out && st.exit_code == 0;
     if (!ok && gen < run->generation && st.state == TQU_DETACHED_FINISHED && run->step_was_pending) {
         launch(run, o);
+        launched_now = 1;
         goto out;
     }
     finished(run, &st, have_pw ? redact : NULL, o);
 out:
+    /* ended (or never ran): the kept copy goes */
+    if (!launched_now && st.state != TQU_DETACHED_RUNNING && st.state != TQU_DETACHED_STARTING)
+        mask_drop(run->uid);
     OPENSSL_cleanse(password, sizeof(password));
 }
 

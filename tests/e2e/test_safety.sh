@@ -16,7 +16,8 @@
 #     the state folder removed and the spec changed, it is not started again
 #     (UpgradeOutcomeUnknown);
 #   - past timeouts.upgrade update.sh is reported slow (UpgradeSlow), never
-#     killed; spec.stop: true stops it (UpgradeStopped); stop: false runs it
+#     killed; the SSH Secret is read when the command starts, not on every
+#     poll; spec.stop: true stops it (UpgradeStopped); stop: false runs it
 #     again;
 #   - two controllers without --leader-elect: only one acts (the claim
 #     Lease); the other takes over at once when the first is killed -9.
@@ -150,6 +151,11 @@ e2e_match "... a Warning Event UpgradeSlow" UpgradeSlow "$(kubectl -n "$ns" get 
 up_check_state 40 "$ns" s "Succeeded UpgradeSucceeded" "... and it runs to its end: Succeeded"
 e2e_eq "... update.sh ran once, to its end (exit 0)" "1 0" \
   "$(calls_of slow) $(cat "$tmp/c/slow/qax/fake/records/update.sh.1.exit" 2>/dev/null)"
+# the Secret is read when a command needs it (Preflight's check, the
+# launch), never on the polls of a running update.sh (audit log)
+e2e_eq "... the SSH Secret was read twice (Preflight, the launch), not on every poll" 2 \
+  "$(jq -c --arg ns "$ns" 'select(.stage == "ResponseComplete" and .verb == "get" and
+       .objectRef.resource == "secrets" and .objectRef.namespace == $ns)' "$TQU_AUDIT_LOG" | wc -l)"
 delete_tqu "$ns" s
 up_reset_cluster
 

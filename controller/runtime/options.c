@@ -12,7 +12,7 @@
 enum {
     OPT_KUBECONFIG = 256, OPT_CONTEXT, OPT_NAMESPACE, OPT_LEADER_ELECT,
     OPT_LE_NAMESPACE, OPT_LE_ID, OPT_HEALTH_ADDR, OPT_EXEC_PREFIX,
-    OPT_LOG_FORMAT, OPT_LOG_LEVEL, OPT_ROUTES_FILE, OPT_VERSION, OPT_HELP
+    OPT_LOG_FORMAT, OPT_LOG_LEVEL, OPT_ROUTES_FILE, OPT_REMEDIES_FILE, OPT_VERSION, OPT_HELP
 };
 
 static const struct option long_opts[] = {
@@ -27,6 +27,7 @@ static const struct option long_opts[] = {
     { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "routes-file", required_argument, NULL, OPT_ROUTES_FILE },
+    { "remedies-file", required_argument, NULL, OPT_REMEDIES_FILE },
     { "version", no_argument, NULL, OPT_VERSION },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
@@ -61,6 +62,8 @@ void tqu_options_usage(FILE *out)
 "      --log-level string                   debug, info, warn or error. (default \"info\")\n"
 "      --routes-file string                 The vendor's upgrade route table (YAML, see routes/routes.yaml).\n"
 "                                           (default: the table built into this binary)\n"
+"      --remedies-file string               The etcd key names of the runbook's remedies (YAML, see\n"
+"                                           remedies/remedies.yaml). (default: the table built into this binary)\n"
 "      --version                            Print the version and exit.\n"
 "  -h, --help                               Print this help and exit.\n", out);
 }
@@ -167,6 +170,7 @@ int tqu_options_parse(tqu_options *o, int argc, char **argv, FILE *out, FILE *er
             o->log_level = lvl;
             break;
         case OPT_ROUTES_FILE: o->routes_file = optarg[0] ? optarg : NULL; break;
+        case OPT_REMEDIES_FILE: o->remedies_file = optarg[0] ? optarg : NULL; break;
         case OPT_VERSION:
             fprintf(out, "tianqing-upgrade-controller %s\n", TQU_VERSION);
             tqu_options_release(o);

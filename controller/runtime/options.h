@@ -18,6 +18,7 @@ typedef struct tqu_options {
     int log_format;                    /* enum tqu_log_format */
     int log_level;                     /* enum tqu_log_level */
     const char *routes_file;           /* NULL: the table built into the binary */
+    const char *remedies_file;         /* NULL: remedies/remedies.yaml built in */
 } tqu_options;
 
 enum { TQU_OPT_RUN = 0, TQU_OPT_EXIT_OK = 1, TQU_OPT_ERROR = -1 };

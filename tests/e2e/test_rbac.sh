@@ -59,7 +59,7 @@ e2e_eq "no wildcard in any rule" "" \
 e2e_eq "no nonResourceURLs, no escalate/bind/impersonate" "" \
   "$(jq -r "$rbac | .rules[] | select(.nonResourceURLs or (.verbs | any(. == \"escalate\" or . == \"bind\" or . == \"impersonate\"))) | tojson" "$tmp/all.json")"
 e2e_eq "Secrets: one rule, get only, by name, in a Role of $ns" \
-  "Role $ns [\"get\"] [\"tianqing-ssh\"]" \
+  "Role $ns [\"get\"] [\"tianqing-ssh\",\"tianqing-etcd-tls\"]" \
   "$(jq -r "$rbac | .kind as \$k | (.metadata.namespace // \"-\") as \$n | .rules[] | select(any(.resources[]; . == \"secrets\")) | \"\(\$k) \(\$n) \(.verbs | tojson) \(.resourceNames | tojson)\"" "$tmp/all.json")"
 e2e_eq "the Secret name allowed is the samples' spec.ssh.passwordSecretRef.name" "tianqing-ssh tianqing-ssh" \
   "$(kubectl create --dry-run=client -o json -f "$manifests/samples/tianqingupgrade.yaml" | jq -r .spec.ssh.passwordSecretRef.name) $(kubectl create --dry-run=client -o json -f "$manifests/samples/tianqingupgrade-minimal.yaml" | jq -r .spec.ssh.passwordSecretRef.name)"

@@ -29,9 +29,15 @@ cport=$(free_port); pport=$(free_port); dead=$(free_port)
   --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
   --initial-cluster "tt=http://127.0.0.1:$pport" --log-level error >"$tmp/etcd.log" 2>&1 &
 etcd_pid=$!
-ec() { ETCDCTL_API=3 etcdctl --endpoints "http://127.0.0.1:$cport" --command-timeout=5s "$@"; }
+# the control plane's own etcd settings are in the environment: not these
+ec() {
+  env -u ETCDCTL_ENDPOINTS -u ETCDCTL_CACERT -u ETCDCTL_CERT -u ETCDCTL_KEY ETCDCTL_API=3 \
+    etcdctl --endpoints "http://127.0.0.1:$cport" --command-timeout=5s "$@"
+}
 get() { ec get "$1" --print-value-only 2>/dev/null; }
 has() { [ "$(ec get "$1" --count-only 2>/dev/null)" = 1 ]; }
+export cport
+export -f ec get
 e2e_eventually 20 ec endpoint health
 e2e_check "a second etcd runs on 127.0.0.1:$cport" ec endpoint health
 
@@ -139,10 +145,10 @@ e2e_match "kubectl get tqt: READY APPLIED DRIFTED AGE" "^remedies +True +7 +0 " 
 
 # ------------------------------------------------------ drift in etcd
 ec put da.skylar.rate_limit.max_request_per_unit 1 >/dev/null
-e2e_eventually 10 bash -c "[ \"\$(ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:$cport get da.skylar.rate_limit.max_request_per_unit --print-value-only)\" = 500 ]"
+e2e_eventually 10 bash -c '[ "$(get da.skylar.rate_limit.max_request_per_unit)" = 500 ]'
 e2e_eq "etcdctl put of an old value: corrected" 500 "$(get da.skylar.rate_limit.max_request_per_unit)"
 ec del da.skylar.project.cdn.disk_space >/dev/null
-e2e_eventually 10 bash -c "[ \"\$(ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:$cport get da.skylar.project.cdn.disk_space --print-value-only)\" = 20G ]"
+e2e_eventually 10 bash -c '[ "$(get da.skylar.project.cdn.disk_space)" = 20G ]'
 e2e_eq "etcdctl del of a key: put back" 20G "$(get da.skylar.project.cdn.disk_space)"
 e2e_eventually 10 bash -c "kubectl -n $ns get events -o json | jq -e '.items[] | select(.reason==\"TuningRestored\")' >/dev/null"
 e2e_match "a TuningRestored Event says so" "TuningRestored" "$(kubectl -n "$ns" get events)"

@@ -292,6 +292,8 @@ int tqu_tt_items_update(tqu_tt_run *run, const cJSON *originals)
 {
     cJSON *items = cJSON_CreateArray();
     long long n_applied = 0;
+    /* once Apply has succeeded, a value that differs was changed back */
+    int was_applied = !strcmp(tqu_status_step_state(run->status, run->wf, TQU_TT_STEP_APPLY), "Succeeded");
     if (!items)
         return -1;
     for (int i = 0; i < run->nset; i++) {
@@ -306,7 +308,9 @@ int tqu_tt_items_update(tqu_tt_run *run, const cJSON *originals)
             !cJSON_AddStringToObject(it, "desired", s->desired) ||
             !cJSON_AddStringToObject(it, "observed", s->present ? s->observed : TQU_TT_ABSENT) ||
             (orig && !cJSON_AddStringToObject(it, "original", orig)) ||
-            !cJSON_AddStringToObject(it, "state", ok ? "Applied" : orig ? "Drifted" : "Pending") ||
+            !cJSON_AddStringToObject(it, "state", ok ? "Applied" : was_applied ? "Drifted" : "Pending") ||
+            !cJSON_AddStringToObject(it, "message", ok ? "in place" : was_applied ? "changed back: being set again"
+                                                                                    : "to be set by Apply") ||
             k8s_json_append(items, it)) {
             cJSON_Delete(it);
             cJSON_Delete(items);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <openssl/crypto.h>
+#include "host/fsutil.h"
 #include "runtime/log.h"
 #include "tuning_int.h"
 
@@ -441,13 +442,47 @@ int tqu_tt_correct(tqu_tt_run *run, int deploys, tqu_outcome *o, char *what, siz
 
 /* Put every original of status.items back: etcd keys (an absent one
  * deleted), Deployment arguments (an absent one removed). */
+/* target -> original: originals.json of the backup folder (every setting
+ * this resource ever changed, also those since dropped from the spec),
+ * with status.items[] for any it lacks. NULL on ENOMEM. */
+static cJSON *originals(tqu_tt_run *run)
+{
+    char path[PATH_MAX + 64], ferr[256];
+    k8s_buf b;
+    cJSON *m = NULL, *it;
+    const char *folder = k8s_json_str(run->obj, "status", "backupFolder", NULL);
+    k8s_buf_init(&b, 0);
+    if (folder) {
+        snprintf(path, sizeof(path), "%s/originals.json", folder);
+        if (tqu_read_file(path, 4 << 20, &b, ferr, sizeof(ferr)) == 0)
+            m = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
+    }
+    k8s_buf_release(&b);
+    if (!cJSON_IsObject(m)) {
+        cJSON_Delete(m);
+        m = cJSON_CreateObject();
+    }
+    cJSON_ArrayForEach(it, k8s_json_get(run->obj, "status", "items", NULL)) {
+        const char *t = k8s_json_str(it, "target", NULL), *orig = k8s_json_str(it, "original", NULL);
+        if (m && t && orig && !cJSON_GetObjectItemCaseSensitive(m, t))
+            k8s_json_put(m, t, cJSON_CreateString(orig));
+    }
+    return m;
+}
+
 int tqu_tt_restore(tqu_tt_run *run, tqu_outcome *o, char *what, size_t wlen)
 {
     const cJSON *it;
     etcd_err e;
+    int ret = -1;
+    cJSON *all = originals(run);
     what[0] = '\0';
-    cJSON_ArrayForEach(it, k8s_json_get(run->obj, "status", "items", NULL)) {
-        const char *t = k8s_json_str(it, "target", NULL), *orig = k8s_json_str(it, "original", NULL);
+    if (!all) {
+        tqu_out(o, TQU_OUT_ERROR, "OutOfMemory", "out of memory");
+        return -1;
+    }
+    cJSON_ArrayForEach(it, all) {
+        const char *t = it->string, *orig = cJSON_IsString(it) ? it->valuestring : NULL;
         if (!t || !orig)
             continue;
         int absent = !strcmp(orig, TQU_TT_ABSENT);
@@ -456,11 +491,11 @@ int tqu_tt_restore(tqu_tt_run *run, tqu_outcome *o, char *what, size_t wlen)
             etcd_range_result r;
             memset(&e, 0, sizeof(e));
             if (!run->etcd && tqu_tt_etcd_open(run, o, &run->etcd))
-                return -1;
+                goto out;
             int rc = etcd_range(run->etcd, key, 0, 1, &r, &e);
             if (rc) {
                 etcd_fail(o, rc, &e, "cannot restore the etcd keys");
-                return -1;
+                goto out;
             }
             int same = absent ? r.n == 0 : (r.n && !strcmp(r.kvs[0].value, orig));
             etcd_range_result_release(&r);
@@ -470,7 +505,7 @@ int tqu_tt_restore(tqu_tt_run *run, tqu_outcome *o, char *what, size_t wlen)
                         : etcd_put(run->etcd, key, orig, strlen(orig), NULL, &e);
             if (rc) {
                 etcd_fail(o, rc, &e, "cannot restore the etcd keys");
-                return -1;
+                goto out;
             }
             cat(what, wlen, "%s%s = %s", key, absent ? "(deleted: it was absent)" : orig);
             continue;
@@ -486,7 +521,7 @@ int tqu_tt_restore(tqu_tt_run *run, tqu_outcome *o, char *what, size_t wlen)
             if (k8s_err_is(&err, "NotFound"))
                 continue;   /* gone: nothing to put back */
             tqu_out(o, TQU_OUT_ERROR, "ApiError", "cannot read Deployment %s/%s: %s", ns, dn, k8s_err_str(&err, ebuf, sizeof(ebuf)));
-            return -1;
+            goto out;
         }
         int cidx = tqu_tt_container(d, cn);
         char cur[1024];
@@ -497,11 +532,14 @@ int tqu_tt_restore(tqu_tt_run *run, tqu_outcome *o, char *what, size_t wlen)
         int rc = same ? 0 : patch_arg(run, ns, dn, d, cidx, cn, arg, absent ? NULL : orig, o);
         cJSON_Delete(d);
         if (rc)
-            return -1;
+            goto out;
         if (!same)
             cat(what, wlen, "%s%s: %s", t, absent ? "removed (it was absent)" : orig);
     }
-    return 0;
+    ret = 0;
+out:
+    cJSON_Delete(all);
+    return ret;
 }
 
 /* ------------------------------------------------------- the upgrade */

@@ -94,6 +94,22 @@ static void settled(tqu_job *job, tqu_result *res)
             res->requeue_after = 60;
         return;
     }
+    /* a setting new in this generation has no original yet: back it up
+     * (and apply it) through the steps, not here */
+    for (int i = 0; i < run->nset; i++) {
+        if (tqu_tt_original(run, run->set[i].target))
+            continue;
+        for (int id = TQU_TT_STEP_BACKUP; id < TQU_TT_STEP_COUNT; id++) {
+            cJSON *st = tqu_status_step(run->status, run->wf, id);
+            k8s_json_put(st, "state", cJSON_CreateString("Pending"));
+            k8s_json_put(st, "message", cJSON_CreateString("to run again: the spec names a new setting"));
+        }
+        tqu_status_set_phase(run->status, "Running", "NewSettings",
+                             "the spec names a new setting: its original is saved before it is applied",
+                             run->generation);
+        tqu_job_write_status(job);
+        return;
+    }
     tqu_tt_watch_ensure(run);
     for (int i = 0; i < run->ndeps; i++)
         tqu_watch_object(run->ctl, &K8S_DEPLOYMENTS, run->deps[i].ns, run->deps[i].name, &TQU_TT_RESOURCE, run->key);

@@ -208,7 +208,7 @@ refused "watch Secret tianqing-ssh in $ns" ki get --raw "/api/v1/namespaces/$ns/
 refused "update Secret tianqing-ssh in $ns" ki -n "$ns" label secret tianqing-ssh x=y
 refused "delete Deployment default/darwin-web (not sabre-server)" ki -n default delete deploy darwin-web
 e2e_check "... and darwin-web is still there" kubectl -n default get deploy darwin-web
-refused "patch Deployment default/edge2 (not darwin-cdn)" ki -n default patch deploy edge2 --type=merge -p '{"metadata":{"labels":{"x":"y"}}}'
+refused "patch Deployment default/darwin-web (not darwin-cdn nor a tuned one)" ki -n default patch deploy darwin-web --type=merge -p '{"metadata":{"labels":{"x":"y"}}}'
 refused "watch every Deployment in default" ki get --raw "/apis/apps/v1/namespaces/default/deployments?watch=1&timeoutSeconds=1"
 refused "delete Service default/proxy-pp (not sabre-server-service)" ki -n default delete svc proxy-pp
 refused "create a Pod in $ns" ki -n "$ns" run x --image=busybox --restart=Never

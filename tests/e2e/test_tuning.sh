@@ -119,6 +119,23 @@ e2e_eventually 30 bash -c "[ \"\$(kubectl -n $ns get tqt amb -o jsonpath='{.stat
 e2e_eq "two config.ns values: Blocked, ConfigNamespaceAmbiguous" "Blocked ConfigNamespaceAmbiguous" "$(state amb)"
 kubectl -n "$ns" delete tqt amb --timeout=30s >/dev/null 2>&1
 
+# ------------------------------------------------------ dry run
+tuning dry "http://127.0.0.1:$cport" "  dryRun: true"
+e2e_eventually 30 bash -c "[ \"\$(kubectl -n $ns get tqt dry -o jsonpath='{.status.phase}')\" = Succeeded ]"
+json=$(kubectl -n "$ns" get tqt dry -o json)
+e2e_eq "dry run: Succeeded, DryRunComplete" "Succeeded DryRunComplete" \
+  "$(jq -r '"\(.status.phase) \([.status.conditions[] | select(.type=="Ready") | .reason][0])"' <<<"$json")"
+e2e_eq "dry run: status.plan lists the 7 settings" 7 "$(jq '[.status.plan[] | select(.step=="Apply")] | length' <<<"$json")"
+e2e_match "dry run: the plan gives current and desired values" \
+  "etcd:da.skylar.rate_limit.enable global/rateLimitEnable: current false, desired true" \
+  "$(jq -r '.status.plan[] | "\(.target) \(.detail)"' <<<"$json")"
+e2e_match "dry run: an absent key is shown as absent" "current absent, desired 3000" "$(jq -r '.status.plan[].detail' <<<"$json")"
+e2e_eq "dry run: no key changed" "false 100 " \
+  "$(get da.skylar.rate_limit.enable) $(get styx.rate_limit.max_request_per_unit) $(get da.skylar.rate_limit.max_request_per_unit)"
+e2e_eq "dry run: no argument changed" "$styx0 $edge0" "$(args styx-file-assessment-go) $(args edge2)"
+kubectl -n "$ns" delete tqt dry --timeout=30s >/dev/null 2>&1
+e2e_check_fails "dry run: deleted at once (no finalizer)" kubectl -n "$ns" get tqt dry
+
 # ------------------------------------------------------ applied
 t0=$(date +%s.%N)
 tuning remedies "http://127.0.0.1:$cport"

@@ -121,6 +121,14 @@ int tqu_tt_find_config_ns(const cJSON *d, int cidx, char *out, size_t len)
                 (kl == 9 || a->string[kl - 10] == '/' || a->string[kl - 10] == '.'))
                 add(&f, a->valuestring, strlen(a->valuestring));
         }
+    /* the vendor's objects carry it as a label too */
+    const cJSON *lab[2] = { k8s_json_get(d, "metadata", "labels", NULL),
+                            k8s_json_get(d, "spec", "template", "metadata", "labels", NULL) };
+    for (int i = 0; i < 2; i++) {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(lab[i], "config.ns");
+        if (cJSON_IsString(l))
+            add(&f, l->valuestring, strlen(l->valuestring));
+    }
     if (f.n && len)
         snprintf(out, len, "%s", f.vals[0]);
     return f.n;

@@ -94,8 +94,8 @@ int tqu_tt_window_gate(tqu_tt_run *run, tqu_outcome *o);
  * the Deployment; its index, or -1. */
 int tqu_tt_container(const cJSON *d, const char *want);
 /* config.ns in the Deployment (the container's args -config.ns=x,
- * --config.ns x; env values; annotations): how many distinct values
- * (first into out). */
+ * --config.ns x; env values; annotations; the label config.ns): how many
+ * distinct values (first into out). */
 int tqu_tt_find_config_ns(const cJSON *d, int cidx, char *out, size_t len);
 /* Index of the argument -name[=v] / --name[=v] in args, or -1; the whole
  * argument into buf. */

@@ -221,6 +221,13 @@ static void test_config_ns(void **state)
     assert_string_equal(v, "inenv");
     assert_int_equal(cfgns("[{\"name\":\"x\"}]", "{\"tianqing.io/config.ns\":\"ann\"}", v), 1);
     assert_string_equal(v, "ann");
+    {
+        cJSON *d = J("{\"metadata\":{\"name\":\"edge2\",\"labels\":{\"app\":\"edge2\",\"config.ns\":\"da.skylar.project.edge2\"}},"
+                     "\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"edge2\"}]}}}}");
+        assert_int_equal(tqu_tt_find_config_ns(d, 0, v, sizeof(v)), 1);
+        assert_string_equal(v, "da.skylar.project.edge2");
+        cJSON_Delete(d);
+    }
     /* the same value twice is one value */
     assert_int_equal(cfgns("[{\"name\":\"x\",\"args\":[\"-config.ns=s\"],\"env\":[{\"name\":\"CONFIG_NS\",\"value\":\"s\"}]}]", NULL, v), 1);
     /* two values: ambiguous; none: not found */

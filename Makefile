@@ -50,6 +50,7 @@ ETCD_OBJ := $(ETCD_SRC:%.c=$(O)/%.o)
 CTL_SRC  := $(wildcard controller/*/*.c)
 K8S_OBJ  := $(K8S_SRC:%.c=$(O)/%.o)
 CTL_OBJ  := $(CTL_SRC:%.c=$(O)/%.o) $(O)/controller/upgrade/routes_data.o
+CTL_OBJ  += $(O)/controller/tuning/remedies_data.o
 BIN      := $(O)/tianqing-upgrade-controller
 # kubectl-tianqing, the kubectl plugin (plugin/, on k8s/ only; README "kubectl tianqing")
 PLUGIN_SRC := $(filter-out plugin/main.c,$(wildcard plugin/*.c))
@@ -78,6 +79,11 @@ $(O)/%.o: %.c
 
 # the route table, built into the binary (see controller/upgrade/routes_data.S)
 $(O)/controller/upgrade/routes_data.o: controller/upgrade/routes_data.S routes/routes.yaml
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
+# TianqingTuning's etcd key names, built in (see controller/tuning/remedies_data.S)
+$(O)/controller/tuning/remedies_data.o: controller/tuning/remedies_data.S remedies/remedies.yaml
 	@mkdir -p $(dir $@)
 	$(CC) -c $< -o $@
 

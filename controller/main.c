@@ -14,10 +14,12 @@
 #include "runtime/options.h"
 #include "upgrade/steps.h"
 #include "upgrade/upgrade.h"
+#include "tuning/tuning.h"
 
 /* The workflows this process runs: one line each (design.md section 7). */
 static const tqu_reconciler *const workflows[] = {
     &tqu_upgrade_workflow.rec,
+    &tqu_tuning_workflow.rec,
 };
 #define NWORKFLOWS (sizeof(workflows) / sizeof(workflows[0]))
 
@@ -44,6 +46,11 @@ int main(int argc, char **argv)
     tqu_metrics_init();
     k8s_set_default_observer(tqu_metrics_api_request, NULL);
 
+    if (tqu_tuning_init(opts.remedies_file, msg, sizeof(msg))) {
+        fprintf(stderr, "tianqing-upgrade-controller: %s\n", msg);
+        tqu_options_release(&opts);
+        return 1;
+    }
     if (tqu_steps_init(opts.routes_file, msg, sizeof(msg))) {
         fprintf(stderr, "tianqing-upgrade-controller: %s\n", msg);
         tqu_options_release(&opts);

@@ -38,8 +38,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say "A local Kubernetes control plane is up (etcd + kube-apiserver $(kubectl version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)), with the TianqingUpgrade CRD:"
-show kubectl get crd tianqingupgrades.upgrade.tianqing.io
+say "A local Kubernetes control plane is up (etcd + kube-apiserver $(kubectl version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)), with the TianqingUpgrade and TianqingTuning CRDs:"
+show kubectl get crd tianqingupgrades.upgrade.tianqing.io tianqingtunings.upgrade.tianqing.io
 
 say "A simulated Tianqing cluster: the old sabre in default-sabre-server, darwin-cdn (untuned) and some services."
 kubectl apply -f tests/fixtures/cluster-objects.yaml >/dev/null

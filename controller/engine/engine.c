@@ -187,6 +187,8 @@ static void handle_delete(tqu_job *run, tqu_result *res)
         res->requeue_after = 30;
         return;
     }
+    if (wf->finalize && wf->finalize(run, res))
+        return;
     k8s_err err;
     char ebuf[1200];
     if (tqu_may_act(run->ctl) &&

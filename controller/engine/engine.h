@@ -87,6 +87,11 @@ typedef struct tqu_workflow {
     /* May be NULL. The exit code of the vendor command of this attempt, for
      * status.history[]: 1 with *code set, or 0 when there is none. */
     int (*exit_code)(const tqu_job *job, long long *code);
+    /* May be NULL. On deletion, while wf->finalizer is held and no vendor
+     * process runs: undo what the workflow set (TianqingTuning puts the
+     * originals back). 0: the finalizer may go; 1: not yet (res says when
+     * to look again). */
+    int (*finalize)(tqu_job *job, tqu_result *res);
 } tqu_workflow;
 
 /* The runtime's reconcile for every workflow: self->workflow is the

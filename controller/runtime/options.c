@@ -13,7 +13,7 @@
 enum {
     OPT_KUBECONFIG = 256, OPT_CONTEXT, OPT_NAMESPACE, OPT_LEADER_ELECT,
     OPT_LE_NAMESPACE, OPT_LE_ID, OPT_HEALTH_ADDR, OPT_EXEC_PREFIX,
-    OPT_LOG_FORMAT, OPT_LOG_LEVEL, OPT_ROUTES_FILE, OPT_ALLOWED_ROOT, OPT_VERSION, OPT_HELP
+    OPT_LOG_FORMAT, OPT_LOG_LEVEL, OPT_ROUTES_FILE, OPT_ALLOWED_ROOT, OPT_REMEDIES_FILE, OPT_VERSION, OPT_HELP
 };
 
 static const struct option long_opts[] = {
@@ -29,6 +29,7 @@ static const struct option long_opts[] = {
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "routes-file", required_argument, NULL, OPT_ROUTES_FILE },
     { "allowed-root", required_argument, NULL, OPT_ALLOWED_ROOT },
+    { "remedies-file", required_argument, NULL, OPT_REMEDIES_FILE },
     { "version", no_argument, NULL, OPT_VERSION },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
@@ -66,6 +67,8 @@ void tqu_options_usage(FILE *out)
 "      --allowed-root stringArray           A folder the paths of a resource (packages, template, backups,\n"
 "                                           disk paths, hostPaths) must resolve into, symbolic links\n"
 "                                           followed; repeat for several. (default [/qaxdata])\n"
+"      --remedies-file string               The etcd key names of the runbook's remedies (YAML, see\n"
+"                                           remedies/remedies.yaml). (default: the table built into this binary)\n"
 "      --version                            Print the version and exit.\n"
 "  -h, --help                               Print this help and exit.\n", out);
 }
@@ -179,6 +182,7 @@ int tqu_options_parse(tqu_options *o, int argc, char **argv, FILE *out, FILE *er
                 goto fail;
             }
             break;
+        case OPT_REMEDIES_FILE: o->remedies_file = optarg[0] ? optarg : NULL; break;
         case OPT_VERSION:
             fprintf(out, "tianqing-upgrade-controller %s\n", TQU_VERSION);
             tqu_options_release(o);

@@ -21,6 +21,7 @@ typedef struct tqu_options {
     const char *routes_file;           /* NULL: the table built into the binary */
     tqu_roots allowed_roots;           /* --allowed-root, resolved at start; default
                                           /qaxdata; owned (tqu_options_release) */
+    const char *remedies_file;         /* NULL: remedies/remedies.yaml built in */
 } tqu_options;
 
 enum { TQU_OPT_RUN = 0, TQU_OPT_EXIT_OK = 1, TQU_OPT_ERROR = -1 };

@@ -474,6 +474,11 @@ out:
             pthread_join(worker_th, NULL);
         }
     }
+    /* a workflow's own threads (an etcd watch) re-queue keys: stop them
+     * before the queue goes */
+    for (size_t i = 0; i < n; i++)
+        if (recs[i]->stop)
+            recs[i]->stop();
     /* the secondary watches call into the informers and queue: stop them
      * first */
     tqu__watches_free(&ctl);

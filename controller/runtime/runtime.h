@@ -47,6 +47,9 @@ typedef struct tqu_reconciler {
     /* Optional: the resources counted by status.phase, for /metrics. */
     void (*report_phases)(const tqu_phase_count *counts, size_t n);
     const void *workflow;             /* the engine's descriptor (opaque here) */
+    /* Optional: stop the workflow's own threads that call tqu_requeue
+     * (called once at shutdown, after the worker, before the queue goes). */
+    void (*stop)(void);
 } tqu_reconciler;
 
 struct tqu_kind;       /* one registered reconciler and its informer */

@@ -78,8 +78,9 @@ e2e_match "kubectl get tqu lists the minimal sample" "^$minimal +10\.6\.0\.2600 
 out=$(k get tqu -o wide 2>&1)
 e2e_match "kubectl get tqu -o wide adds MESSAGE" '^NAME +FROM +TO +PHASE +STEP +AGE +MESSAGE$' "$(head -n1 <<<"$out")"
 out=$(k get tianqing 2>&1)
-e2e_match "kubectl get tianqing (category) lists the full sample" "^$full +10\.6\.0\.2600 " "$out"
-e2e_match "kubectl get tianqing lists the minimal sample too" "^$minimal +10\.6\.0\.2600 " "$out"
+# (the category has more than one kind: kubectl names each object's kind)
+e2e_match "kubectl get tianqing (category) lists the full sample" "^(tianqingupgrade\.upgrade\.tianqing\.io/)?$full +10\.6\.0\.2600 " "$out"
+e2e_match "kubectl get tianqing lists the minimal sample too" "^(tianqingupgrade\.upgrade\.tianqing\.io/)?$minimal +10\.6\.0\.2600 " "$out"
 e2e_check "kubectl get tianqingupgrade (singular) works" k get tianqingupgrade "$full"
 e2e_check "kubectl get tianqingupgrades.upgrade.tianqing.io works" k get tianqingupgrades.upgrade.tianqing.io "$full"
 

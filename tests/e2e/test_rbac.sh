@@ -59,7 +59,7 @@ e2e_eq "no wildcard in any rule" "" \
 e2e_eq "no nonResourceURLs, no escalate/bind/impersonate" "" \
   "$(jq -r "$rbac | .rules[] | select(.nonResourceURLs or (.verbs | any(. == \"escalate\" or . == \"bind\" or . == \"impersonate\"))) | tojson" "$tmp/all.json")"
 e2e_eq "Secrets: one rule, get only, by name, in a Role of $ns" \
-  "Role $ns [\"get\"] [\"tianqing-ssh\"]" \
+  "Role $ns [\"get\"] [\"tianqing-ssh\",\"tianqing-etcd-tls\"]" \
   "$(jq -r "$rbac | .kind as \$k | (.metadata.namespace // \"-\") as \$n | .rules[] | select(any(.resources[]; . == \"secrets\")) | \"\(\$k) \(\$n) \(.verbs | tojson) \(.resourceNames | tojson)\"" "$tmp/all.json")"
 e2e_eq "the Secret name allowed is the samples' spec.ssh.passwordSecretRef.name" "tianqing-ssh tianqing-ssh" \
   "$(kubectl create --dry-run=client -o json -f "$manifests/samples/tianqingupgrade.yaml" | jq -r .spec.ssh.passwordSecretRef.name) $(kubectl create --dry-run=client -o json -f "$manifests/samples/tianqingupgrade-minimal.yaml" | jq -r .spec.ssh.passwordSecretRef.name)"
@@ -208,7 +208,7 @@ refused "watch Secret tianqing-ssh in $ns" ki get --raw "/api/v1/namespaces/$ns/
 refused "update Secret tianqing-ssh in $ns" ki -n "$ns" label secret tianqing-ssh x=y
 refused "delete Deployment default/darwin-web (not sabre-server)" ki -n default delete deploy darwin-web
 e2e_check "... and darwin-web is still there" kubectl -n default get deploy darwin-web
-refused "patch Deployment default/edge2 (not darwin-cdn)" ki -n default patch deploy edge2 --type=merge -p '{"metadata":{"labels":{"x":"y"}}}'
+refused "patch Deployment default/darwin-web (not darwin-cdn nor a tuned one)" ki -n default patch deploy darwin-web --type=merge -p '{"metadata":{"labels":{"x":"y"}}}'
 refused "watch every Deployment in default" ki get --raw "/apis/apps/v1/namespaces/default/deployments?watch=1&timeoutSeconds=1"
 refused "delete Service default/proxy-pp (not sabre-server-service)" ki -n default delete svc proxy-pp
 refused "create a Pod in $ns" ki -n "$ns" run x --image=busybox --restart=Never

@@ -34,8 +34,8 @@ e2e_eq "names: kind, listKind, plural, singular, shortNames, categories" \
 e2e_eq "group upgrade.tianqing.io, Namespaced, one version v1alpha1 served and stored, status subresource" \
   'upgrade.tianqing.io Namespaced v1alpha1 true true {}' \
   "$(jq -rc '.spec | "\(.group) \(.scope) \([.versions[].name] | join(",")) \(.versions[0].served) \(.versions[0].storage) \(.versions[0].subresources.status)"' <<<"$json")"
-e2e_eq "printer columns FROM TO PHASE STEP AGE, MESSAGE at priority 1" \
-  'FROM=.spec.fromVersion:0 TO=.spec.toVersion:0 PHASE=.status.phase:0 STEP=.status.currentStep:0 AGE=.metadata.creationTimestamp:0 MESSAGE=.status.message:1' \
+e2e_eq "printer columns FROM TO PHASE STEP AGE, MESSAGE and LAST-ATTEMPT at priority 1" \
+  'FROM=.spec.fromVersion:0 TO=.spec.toVersion:0 PHASE=.status.phase:0 STEP=.status.currentStep:0 AGE=.metadata.creationTimestamp:0 MESSAGE=.status.message:1 LAST-ATTEMPT=.status.history[0].outcome:1' \
   "$(jq -r '[.spec.versions[0].additionalPrinterColumns[] | "\(.name)=\(.jsonPath):\(.priority // 0)"] | join(" ")' <<<"$json")"
 undocumented=$(jq -r '.spec.versions[0].schema.openAPIV3Schema
   | paths(type == "object") as $p | getpath($p) as $node
@@ -76,7 +76,7 @@ e2e_match "kubectl get tqu: headers NAME FROM TO PHASE STEP AGE" '^NAME +FROM +T
 e2e_match "kubectl get tqu lists the full sample with FROM and TO" "^$full +10\.6\.0\.2600 +10\.7\.0\.2800 " "$out"
 e2e_match "kubectl get tqu lists the minimal sample" "^$minimal +10\.6\.0\.2600 +10\.7\.0\.2800 " "$out"
 out=$(k get tqu -o wide 2>&1)
-e2e_match "kubectl get tqu -o wide adds MESSAGE" '^NAME +FROM +TO +PHASE +STEP +AGE +MESSAGE$' "$(head -n1 <<<"$out")"
+e2e_match "kubectl get tqu -o wide adds MESSAGE and LAST-ATTEMPT" '^NAME +FROM +TO +PHASE +STEP +AGE +MESSAGE +LAST-ATTEMPT$' "$(head -n1 <<<"$out")"
 out=$(k get tianqing 2>&1)
 # (the category has more than one kind: kubectl names each object's kind)
 e2e_match "kubectl get tianqing (category) lists the full sample" "^(tianqingupgrade\.upgrade\.tianqing\.io/)?$full +10\.6\.0\.2600 " "$out"
@@ -114,7 +114,7 @@ gen=$(k get tqu "$full" -o jsonpath='{.metadata.generation}')
 e2e_check "status is written through the status subresource" \
   k patch tqu "$full" --subresource=status --type=merge -p '{"status":{"observedGeneration":1,"phase":"Running","currentStep":"Preflight","message":"checking the disk","conditions":[{"type":"Reconciling","status":"True","reason":"StepRunning","message":"Preflight","lastTransitionTime":"2026-12-05T22:00:00Z","observedGeneration":1}],"steps":[{"name":"Validate","state":"Succeeded","attempts":1},{"name":"Preflight","state":"Running","attempts":1,"startedAt":"2026-12-05T22:00:00Z"}]}}'
 out=$(k get tqu "$full" -o wide 2>&1)
-e2e_match "-o wide shows PHASE, STEP and MESSAGE from status" "^$full +10\.6\.0\.2600 +10\.7\.0\.2800 +Running +Preflight +[0-9a-z]+ +checking the disk$" "$out"
+e2e_match "-o wide shows PHASE, STEP and MESSAGE from status (no attempt yet: LAST-ATTEMPT empty)" "^$full +10\.6\.0\.2600 +10\.7\.0\.2800 +Running +Preflight +[0-9a-z]+ +checking the disk( +<none>)?$" "$out"
 e2e_eq "a status write leaves metadata.generation alone" "$gen" "$(k get tqu "$full" -o jsonpath='{.metadata.generation}')"
 k patch tqu "$full" --type=merge -p '{"status":{"phase":"Succeeded"}}' >/dev/null 2>&1
 e2e_eq "status sent to the main resource is ignored" Running "$(k get tqu "$full" -o jsonpath='{.status.phase}')"

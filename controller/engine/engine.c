@@ -493,7 +493,10 @@ tqu_result tqu_engine_reconcile(tqu_controller *ctl, const tqu_reconciler *self,
         }
         goto out;
     }
-    run->uid = k8s_json_str(run->obj, "metadata", "uid", NULL);
+    /* a copy: run->obj is replaced (freed) by every status write */
+    snprintf(run->uid_buf, sizeof(run->uid_buf), "%s", k8s_json_str(run->obj, "metadata", "uid", NULL) ?
+             k8s_json_str(run->obj, "metadata", "uid", NULL) : "");
+    run->uid = run->uid_buf[0] ? run->uid_buf : NULL;
     run->generation = k8s_json_int(run->obj, 0, "metadata", "generation", NULL);
 
     /* the spec; an invalid one fails the first step. The workflow keeps

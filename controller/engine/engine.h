@@ -29,7 +29,8 @@ struct tqu_workflow;
 #define TQU_JOB_HEAD                                                                        \
     tqu_controller *ctl;                                                                    \
     const struct tqu_workflow *wf;                                                          \
-    const char *key, *ns, *name, *uid;                                                      \
+    const char *key, *ns, *name, *uid;  /* uid points into uid_buf: valid all along */     \
+    char uid_buf[128];                                                                      \
     long long generation;                                                                   \
     cJSON *obj;                                                                             \
     cJSON *status;                                                                          \

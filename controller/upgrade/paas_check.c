@@ -103,6 +103,15 @@ void tqu__step_paas(tqu_job *job, tqu_outcome *o)
             tqu_out(o, TQU_OUT_BLOCKED, "UpdateScriptEditFailed", "%s", ferr);
             break;
         }
+        {
+            /* the original, where paas.h says it is kept, for TianqingRestore */
+            char real[PATH_MAX], orig[PATH_MAX * 2 + 8], rerr[512];
+            if (realpath(us, real)) {
+                snprintf(orig, sizeof(orig), "%s%s.orig", run->dir, real);
+                if (tqu__is_file(orig) && tqu__record_backup_file(run, "update.sh", orig, real, rerr, sizeof(rerr)))
+                    tqu_log(TQU_WARN, "cannot record the original update.sh", "key", run->key, "error", rerr, NULL);
+            }
+        }
         tqu_log(TQU_INFO, "update.sh told to skip its PaaS check", "key", run->key, "file", us, NULL);
         tqu_out(o, TQU_OUT_DONE, "PaasCheckEdrOnly",
             "only %s failed and EDR is off (expected): %s", failing, ferr);

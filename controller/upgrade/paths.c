@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "host/backup.h"
 #include "host/child.h"
 #include "host/fsutil.h"
 #include "runtime/log.h"
@@ -134,64 +135,5 @@ int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what)
  * record it in status.backup.files[]. */
 int tqu__save_manifest(tqu_run *run, const cJSON *obj, const char *file, char *err, size_t errlen)
 {
-    char path[PATH_MAX + 256];
-    struct stat st;
-    char *text;
-    int rc;
-
-    if (tqu_mkdir_p(run->dir, 0700, err, errlen))
-        return -1;
-    snprintf(path, sizeof(path), "%s/%s", run->dir, file);
-    if (stat(path, &st) == 0)
-        return tqu__record_backup_file(run, file, path, NULL, err, errlen);
-    text = cJSON_Print(obj);
-    if (!text) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    rc = tqu_write_file_atomic(path, text, strlen(text), 0600, err, errlen);
-    free(text);
-    return rc ? -1 : tqu__record_backup_file(run, file, path, NULL, err, errlen);
-}
-
-/*
- * Record a file the upgrade kept before changing something (a manifest
- * saved before a delete or a patch, the original update.sh) in
- * status.backup.files[] as {name, path, sha256} (and target: the file it
- * is a copy of, when given), replacing an entry of the same name, so a
- * TianqingRestore can refuse a copy that changed since. 0, or -1 (err).
- */
-int tqu__record_backup_file(tqu_run *run, const char *name, const char *path, const char *target,
-                            char *err, size_t errlen)
-{
-    char hex[65];
-    cJSON *backup, *files, *e, *it;
-
-    if (tqu_sha256_file(path, hex, err, errlen))
-        return -1;
-    backup = cJSON_GetObjectItemCaseSensitive(run->status, "backup");
-    if (!cJSON_IsObject(backup) && k8s_json_put(run->status, "backup", backup = cJSON_CreateObject()))
-        goto nomem;
-    files = cJSON_GetObjectItemCaseSensitive(backup, "files");
-    if (!cJSON_IsArray(files) && k8s_json_put(backup, "files", files = cJSON_CreateArray()))
-        goto nomem;
-    e = cJSON_CreateObject();
-    if (!cJSON_AddStringToObject(e, "name", name) || !cJSON_AddStringToObject(e, "path", path) ||
-        !cJSON_AddStringToObject(e, "sha256", hex) || (target && !cJSON_AddStringToObject(e, "target", target))) {
-        cJSON_Delete(e);
-        goto nomem;
-    }
-    cJSON_ArrayForEach(it, files) {
-        const char *n = k8s_json_str(it, "name", NULL);
-        if (n && !strcmp(n, name)) {
-            if (cJSON_ReplaceItemViaPointer(files, it, e))
-                return 0;
-            cJSON_Delete(e);
-            goto nomem;
-        }
-    }
-    return k8s_json_append(files, e) ? -1 : 0;
-nomem:
-    snprintf(err, errlen, "out of memory");
-    return -1;
+    return tqu_backup_keep_json(run->status, run->dir, file, obj, err, errlen);
 }

@@ -62,10 +62,6 @@ int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what);
 /* Save obj as <dir>/<file> (once: an existing copy is the original), and
  * record it in status.backup.files[]. */
 int tqu__save_manifest(tqu_run *run, const cJSON *obj, const char *file, char *err, size_t errlen);
-/* Record a kept file in status.backup.files[] {name, path, sha256, target?}
- * (TianqingRestore checks them); tqu__save_manifest does it for its files. */
-int tqu__record_backup_file(tqu_run *run, const char *name, const char *path, const char *target,
-                            char *err, size_t errlen);
 
 /* secret.c */
 int tqu__check_secret(tqu_run *run, tqu_outcome *o);

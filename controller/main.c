@@ -12,12 +12,14 @@
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "runtime/options.h"
+#include "restore/restore.h"
 #include "upgrade/steps.h"
 #include "upgrade/upgrade.h"
 
 /* The workflows this process runs: one line each (design.md section 7). */
 static const tqu_reconciler *const workflows[] = {
     &tqu_upgrade_workflow.rec,
+    &tqu_restore_workflow.rec,
 };
 #define NWORKFLOWS (sizeof(workflows) / sizeof(workflows[0]))
 

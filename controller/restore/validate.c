@@ -258,7 +258,6 @@ int tqu__restore_sources(tqu_restore_job *job, tqu_restore_set *set, tqu_outcome
         tqu_out(o, TQU_OUT_BLOCKED, "VendorCommandRunning",
             "TianqingUpgrade %s/%s is running the vendor's update.sh: the restore waits until it has ended "
             "(or set spec.stop: true on the upgrade to stop it)", job->ns, job->spec.upgrade);
-        o->requeue_after = 15;
         return -1;
     }
     folder = k8s_json_str(st, "backup", "folder", NULL);

@@ -100,6 +100,14 @@ e2e_eq "dry run: Validate and Plan Succeeded, Apply and Verify not run" \
   "$(jq -r '[.status.steps[] | "\(.name)=\(.state)"] | join(" ")' <<<"$rjson")"
 e2e_check "dry run: nothing changed (sabre gone, darwin-cdn tuned, update.sh edited)" nothing_changed
 e2e_eq "dry run: no restore folder written" "" "$(find "$(dirname "$folder")" -maxdepth 1 -name '*.restore')"
+e2e_eq "the CRD's defaults: every target, no Deployment list, dryRun true" \
+  '{"cdn":true,"deployments":[],"sabre":true,"updateScript":true} true' \
+  "$(jq -c -S .spec.targets <<<"$rjson") $(jq -r .spec.dryRun <<<"$rjson")"
+kubectl create namespace tianqing-upgrade >/dev/null 2>&1
+e2e_check "manifests/samples/tianqingrestore.yaml is accepted (server dry run)" \
+  kubectl apply --dry-run=server -f "$TQU_REPO/manifests/samples/tianqingrestore.yaml"
+out=$(apply_tqr "$ns" bad-target up '  targets: {deployments: ["nonamespace"]}' 2>&1)
+e2e_match "the CRD refuses a deployments entry that is not namespace/name" 'spec.targets.deployments' "$out"
 e2e_match "printer columns at -o wide: PHASE STEP AGE MESSAGE" \
   "undo +up +true +Succeeded +[^ ]+ +.*dry run complete" "$(kubectl -n "$ns" get tqr -o wide)"
 

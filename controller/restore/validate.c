@@ -231,7 +231,7 @@ int tqu__restore_sources(tqu_restore_job *job, tqu_restore_set *set, tqu_outcome
     k8s_err err;
     char ebuf[1200], parent[PATH_MAX];
     const cJSON *st;
-    const char *folder, *up_state = NULL;
+    const char *folder, *up_state = NULL, *uid;
     cJSON *s;
 
     memset(set, 0, sizeof(*set));
@@ -269,8 +269,11 @@ int tqu__restore_sources(tqu_restore_job *job, tqu_restore_set *set, tqu_outcome
     }
     snprintf(set->folder, sizeof(set->folder), "%s", folder);
     snprintf(parent, sizeof(parent), "%s", folder);
+    /* the uid from obj as it is now: job->uid points into the object read
+     * at the start, which the engine's first status write replaced */
+    uid = k8s_json_str(job->obj, "metadata", "uid", NULL);
     snprintf(set->dir, sizeof(set->dir), "%s/%s.%s.%s.restore", dirname(parent), job->ns, job->name,
-             job->uid ? job->uid : "nouid");
+             uid ? uid : "nouid");
 
     /* the full backup first: the state before the upgrade changed anything */
     if ((job->spec.all_deployments || job->spec.ndeployments) && full_backup(job, set, o))

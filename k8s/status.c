@@ -248,3 +248,18 @@ int k8s_finalizer_remove(k8s_client *c, const k8s_resource *r, const cJSON *obj,
 {
     return finalizer_edit(c, r, obj, f, 0, err);
 }
+
+int k8s_deployment_rolled_out(const cJSON *d, long long *available, long long *wanted)
+{
+    long long want = k8s_json_int(d, 1, "spec", "replicas", NULL);
+    long long gen = k8s_json_int(d, 0, "metadata", "generation", NULL);
+    long long obs = k8s_json_int(d, 0, "status", "observedGeneration", NULL);
+    long long upd = k8s_json_int(d, 0, "status", "updatedReplicas", NULL);
+    long long avail = k8s_json_int(d, 0, "status", "availableReplicas", NULL);
+    long long total = k8s_json_int(d, 0, "status", "replicas", NULL);
+    if (available)
+        *available = avail;
+    if (wanted)
+        *wanted = want;
+    return obs >= gen && upd >= want && total <= upd && avail >= want;
+}

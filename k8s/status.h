@@ -51,4 +51,12 @@ int k8s_finalizer_add(k8s_client *c, const k8s_resource *r, const cJSON *obj,
 int k8s_finalizer_remove(k8s_client *c, const k8s_resource *r, const cJSON *obj,
                          const char *f, k8s_err *err);
 
+/*
+ * Whether Deployment d is rolled out and available, as `kubectl rollout
+ * status` judges it: its generation observed, every wanted replica
+ * updated, no old replica left, all available. *available and *wanted
+ * (when not NULL) get the counts, for messages. 1 or 0.
+ */
+int k8s_deployment_rolled_out(const cJSON *d, long long *available, long long *wanted);
+
 #endif

@@ -38,8 +38,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say "A local Kubernetes control plane is up (etcd + kube-apiserver $(kubectl version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)), with the TianqingUpgrade and TianqingTuning CRDs:"
-show kubectl get crd tianqingupgrades.upgrade.tianqing.io tianqingtunings.upgrade.tianqing.io
+say "A local Kubernetes control plane is up (etcd + kube-apiserver $(kubectl version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)), with the TianqingUpgrade, TianqingTuning and TianqingRestore CRDs:"
+show kubectl get crd tianqingupgrades.upgrade.tianqing.io tianqingtunings.upgrade.tianqing.io tianqingrestores.upgrade.tianqing.io
 
 say "A simulated Tianqing cluster: the old sabre in default-sabre-server, darwin-cdn (untuned) and some services."
 kubectl apply -f tests/fixtures/cluster-objects.yaml >/dev/null
@@ -128,6 +128,18 @@ kubectl -n default get deployment darwin-cdn -o json |
 
 say "The controller's own backups:"
 find "$work/backups" -type f | sort | sed 's/^/    /'
+
+say "What a TianqingRestore would put back (a dry run, the default: the differences, nothing changed):"
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: upgrade.tianqing.io/v1alpha1
+kind: TianqingRestore
+metadata: {name: undo-10.7.0.2800, namespace: $ns}
+spec: {upgradeRef: {name: to-10.7.0.2800}}
+EOF
+kubectl -n "$ns" wait --for=condition=Ready tqr/undo-10.7.0.2800 --timeout=60s >/dev/null
+show kubectl -n "$ns" get tqr -o wide
+kubectl -n "$ns" get tqr undo-10.7.0.2800 -o json |
+  jq -r '.status.plan[] | "    \(.action) \(.target)" + (if (.paths // []) != [] then ": " + (.paths | join(", ")) else "" end)'
 
 say "The demo is over: stopping the controller, the control plane, and removing $work."
 exit 0

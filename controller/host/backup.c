@@ -703,3 +703,72 @@ int tqu_backup_verify(const tqu_backup_result *rec, k8s_err *err)
         rc = verify_file(rec->log_path, rec->log_bytes, rec->log_sha256, err);
     return rc;
 }
+
+/* ------------------------------------------------------------ kept files */
+
+int tqu_backup_record_file(cJSON *status, const char *name, const char *path, const char *target,
+                           char *err, size_t errlen)
+{
+    char hex[65];
+    cJSON *backup, *files, *e, *it;
+
+    if (tqu_sha256_file(path, hex, NULL, err, errlen))
+        return -1;
+    backup = cJSON_GetObjectItemCaseSensitive(status, "backup");
+    if (!cJSON_IsObject(backup) && k8s_json_put(status, "backup", backup = cJSON_CreateObject()))
+        goto nomem;
+    files = cJSON_GetObjectItemCaseSensitive(backup, "files");
+    if (!cJSON_IsArray(files) && k8s_json_put(backup, "files", files = cJSON_CreateArray()))
+        goto nomem;
+    e = cJSON_CreateObject();
+    if (!cJSON_AddStringToObject(e, "name", name) || !cJSON_AddStringToObject(e, "path", path) ||
+        !cJSON_AddStringToObject(e, "sha256", hex) || (target && !cJSON_AddStringToObject(e, "target", target))) {
+        cJSON_Delete(e);
+        goto nomem;
+    }
+    cJSON_ArrayForEach(it, files) {
+        const char *n = k8s_json_str(it, "name", NULL);
+        if (n && !strcmp(n, name)) {
+            if (cJSON_ReplaceItemViaPointer(files, it, e))
+                return 0;
+            cJSON_Delete(e);
+            goto nomem;
+        }
+    }
+    if (k8s_json_append(files, e) == K8S_OK)
+        return 0;
+nomem:
+    tqu__seterr(err, errlen, K8S_ENOMEM, "%s: out of memory recording it", name);
+    return -1;
+}
+
+int tqu_backup_keep(cJSON *status, const char *dir, const char *file, const void *data, size_t len,
+                    mode_t mode, const char *target, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 256];
+    struct stat st;
+
+    if (tqu_mkdir_p(dir, 0700, err, errlen))
+        return -1;
+    if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path)) {
+        tqu__seterr(err, errlen, K8S_EINVAL, "%s/%s: path too long", dir, file);
+        return -1;
+    }
+    if (stat(path, &st) != 0 && tqu_write_file_atomic(path, data, len, mode, err, errlen))
+        return -1;
+    return tqu_backup_record_file(status, file, path, target, err, errlen);
+}
+
+int tqu_backup_keep_json(cJSON *status, const char *dir, const char *file, const cJSON *obj,
+                         char *err, size_t errlen)
+{
+    char *text = cJSON_Print(obj);
+    int rc;
+    if (!text) {
+        tqu__seterr(err, errlen, K8S_ENOMEM, "%s: out of memory", file);
+        return -1;
+    }
+    rc = tqu_backup_keep(status, dir, file, text, strlen(text), 0600, NULL, err, errlen);
+    free(text);
+    return rc;
+}

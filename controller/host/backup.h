@@ -91,6 +91,27 @@ char *tqu_backup_stamp(time_t t, char *buf, size_t len);
  */
 char *tqu_backup_age(long long seconds, char *buf, size_t len);
 
+/* ---- kept files: what a workflow saves before it changes something ----
+ * Each kept file is recorded in a status object's backup.files[] as
+ * {name, path, sha256} (and target: the file it is a copy of, when given),
+ * so a later TianqingRestore can refuse a copy that changed since. */
+
+/* Record the file at path (its sha256 read now) under name in
+ * status.backup.files[], replacing an entry of that name. 0, or -1 (err). */
+int tqu_backup_record_file(cJSON *status, const char *name, const char *path, const char *target,
+                           char *err, size_t errlen);
+
+/*
+ * Keep data as <dir>/<file> (dir created 0700, the file written atomically
+ * with mode), once: an existing copy is the original and is kept as it is;
+ * either way it is recorded in status (tqu_backup_record_file). 0, or -1.
+ */
+int tqu_backup_keep(cJSON *status, const char *dir, const char *file, const void *data, size_t len,
+                    mode_t mode, const char *target, char *err, size_t errlen);
+/* The same for a JSON object (indented), mode 0600. */
+int tqu_backup_keep_json(cJSON *status, const char *dir, const char *file, const cJSON *obj,
+                         char *err, size_t errlen);
+
 /* For tests: every write(2) of this module goes through this pointer
  * (default: write), so a test can fail chosen writes (ENOSPC, EDQUOT). */
 extern ssize_t (*tqu_backup__write)(int fd, const void *buf, size_t n);

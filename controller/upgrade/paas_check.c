@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "host/backup.h"
 #include "host/child.h"
 #include "host/fsutil.h"
 #include "runtime/log.h"
@@ -102,6 +103,15 @@ void tqu__step_paas(tqu_job *job, tqu_outcome *o)
         if (tqu_paas_disable_check(us, run->dir, ferr, sizeof(ferr))) {
             tqu_out(o, TQU_OUT_BLOCKED, "UpdateScriptEditFailed", "%s", ferr);
             break;
+        }
+        {
+            /* the original, where paas.h says it is kept, for TianqingRestore */
+            char real[PATH_MAX], orig[PATH_MAX * 2 + 8], rerr[512];
+            if (realpath(us, real)) {
+                snprintf(orig, sizeof(orig), "%s%s.orig", run->dir, real);
+                if (tqu__is_file(orig) && tqu_backup_record_file(run->status, "update.sh", orig, real, rerr, sizeof(rerr)))
+                    tqu_log(TQU_WARN, "cannot record the original update.sh", "key", run->key, "error", rerr, NULL);
+            }
         }
         tqu_log(TQU_INFO, "update.sh told to skip its PaaS check", "key", run->key, "file", us, NULL);
         tqu_out(o, TQU_OUT_DONE, "PaasCheckEdrOnly",

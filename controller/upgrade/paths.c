@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "host/backup.h"
 #include "host/child.h"
 #include "host/fsutil.h"
 #include "host/roots.h"
@@ -205,25 +206,9 @@ int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what)
 }
 
 
-/* Save obj as <dir>/<file> (once: an existing copy is the original). */
+/* Save obj as <dir>/<file> (once: an existing copy is the original), and
+ * record it in status.backup.files[]. */
 int tqu__save_manifest(tqu_run *run, const cJSON *obj, const char *file, char *err, size_t errlen)
 {
-    char path[PATH_MAX + 256];
-    struct stat st;
-    char *text;
-    int rc;
-
-    if (tqu_mkdir_p(run->dir, 0700, err, errlen))
-        return -1;
-    snprintf(path, sizeof(path), "%s/%s", run->dir, file);
-    if (stat(path, &st) == 0)
-        return 0;
-    text = cJSON_Print(obj);
-    if (!text) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    rc = tqu_write_file_atomic(path, text, strlen(text), 0600, err, errlen);
-    free(text);
-    return rc ? -1 : 0;
+    return tqu_backup_keep_json(run->status, run->dir, file, obj, err, errlen);
 }

@@ -90,6 +90,9 @@ static int vendor_running(tqu_job *job)
 static void settled(tqu_job *job, tqu_result *res)
 {
     tqu_run *run = (tqu_run *)job;
+    /* a TianqingRestore put darwin-cdn back as it was: leave it so */
+    if (k8s_json_str(run->obj, "metadata", "annotations", TQU_ANNOTATION_CDN_RESTORED, NULL))
+        return;
     if (!strcmp(tqu_status_step_state(run->status, run->wf, TQU_STEP_CDN), "Succeeded"))
         tqu_steps_keep_cdn_tuned(run, res);
 }

@@ -71,7 +71,8 @@ void tqu__format_cmd(const tqu_run *run, char *const *argv, unsigned long long s
 /* Steps that change the cluster run only inside spec.window: 0 inside it
  * (or without one); else o is Waiting (before) or Failed (after), -1. */
 int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what);
-/* Save obj as <dir>/<file> (once: an existing copy is the original). */
+/* Save obj as <dir>/<file> (once: an existing copy is the original), and
+ * record it in status.backup.files[]. */
 int tqu__save_manifest(tqu_run *run, const cJSON *obj, const char *file, char *err, size_t errlen);
 
 /* upgrade.c: the newest attempt folder <dir>/upgrade-g<N> into buf, *gen = N

@@ -30,16 +30,9 @@ static int verify_item(void *ud, const cJSON *d, int restart)
         memset(v, 0, sizeof(*v));
     if (!d)
         return 0;
-    long long want = k8s_json_int(d, 1, "spec", "replicas", NULL);
-    long long gen = k8s_json_int(d, 0, "metadata", "generation", NULL);
-    long long obs = k8s_json_int(d, 0, "status", "observedGeneration", NULL);
-    long long upd = k8s_json_int(d, 0, "status", "updatedReplicas", NULL);
-    long long avail = k8s_json_int(d, 0, "status", "availableReplicas", NULL);
-    long long total = k8s_json_int(d, 0, "status", "replicas", NULL);
+    long long avail, want;
     v->total++;
-    /* as kubectl rollout status: observed, all updated, no old ones left,
-     * all available */
-    if (obs >= gen && upd >= want && total <= upd && avail >= want) {
+    if (k8s_deployment_rolled_out(d, &avail, &want)) {
         v->ready++;
         return 0;
     }

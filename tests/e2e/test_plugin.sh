@@ -186,12 +186,12 @@ run kt stop running
 e2e_match "stop: prints what it did, exit 0" "^tianqingupgrade.upgrade.tianqing.io/running stop requested.*UpgradeStopped.* 0$" "$out $rc"
 e2e_eq "stop: spec.stop true read back" "true" "$(k get tqu running -o jsonpath='{.spec.stop}')"
 
-status_patch running '{"status":{"history":[{"generation":2,"started":"2026-12-06T10:00:00Z","completed":"2026-12-06T10:52:00Z","outcome":"Failed","reason":"UpgradeFailed","exitCode":1},{"generation":1,"started":"2026-12-05T22:00:00Z","completed":"2026-12-05T22:00:30Z","outcome":"Blocked","reason":"ConfirmationMissing"}]}}'
+status_patch running '{"status":{"history":[{"generation":2,"started":"2026-12-06T10:00:00Z","completed":"2026-12-06T10:52:00Z","outcome":"Failed","reason":"UpgradeFailed","exitCode":1},{"generation":1,"started":"2026-12-05T22:00:00Z","completed":"2026-12-05T22:00:30Z","outcome":"Superseded","reason":"NewGeneration"}]}}'
 run kt history running
 e2e_eq "history: status.history as a table, newest first" \
-"GENERATION  STARTED               COMPLETED             DURATION  OUTCOME  REASON               EXIT
-2           2026-12-06T10:00:00Z  2026-12-06T10:52:00Z  52m       Failed   UpgradeFailed        1
-1           2026-12-05T22:00:00Z  2026-12-05T22:00:30Z  30s       Blocked  ConfirmationMissing  -" "$out"
+"GENERATION  STARTED               COMPLETED             DURATION  OUTCOME     REASON         EXIT
+2           2026-12-06T10:00:00Z  2026-12-06T10:52:00Z  52m       Failed      UpgradeFailed  1
+1           2026-12-05T22:00:00Z  2026-12-05T22:00:30Z  30s       Superseded  NewGeneration  -" "$out"
 run kt status running
 e2e_match "time left from the last attempt in history (52m)" \
   "^Est. left:   (42m|41m[0-9]+s) \(estimate 52m from the last attempt, generation 2; running 10m" "$out"

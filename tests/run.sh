@@ -7,7 +7,8 @@
 #
 # Environment: O (build folder, default build), VALGRIND=1 (C tests under
 # valgrind; the e2e scripts, which valgrind does not change, are skipped),
-# TESTS="name ..." (only these programs/scripts, by base name). Every e2e
+# TESTS="name ..." (only these programs/scripts, by base name), E2E_ONLY="name
+# ..." (every C test, and of the e2e scripts only these). Every e2e
 # script gets a control plane of its own; the C integration tests share one.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +69,8 @@ run_sh() {
   name=$(basename "$sh" .sh)
   selected "$name" || return 0
   echo "=== $name"
+  local t_start
+  t_start=$(date +%s)
   out=$(mktemp)
   if [ -n "${TQU_CLUSTER_DIR:-}" ] || [ "${2:-}" = --no-cluster ]; then
     bash "$sh" 2>&1 | tee "$out"
@@ -75,6 +78,7 @@ run_sh() {
     tests/cluster/with-cluster.sh bash "$sh" 2>&1 | tee "$out"
   fi
   rc=${PIPESTATUS[0]}
+  echo "# $name took $(( $(date +%s) - t_start )) s"
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n1)
   p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p'); p=${p:-0}
   f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p'); f=${f:-0}
@@ -119,6 +123,10 @@ if [ "$mode" != --unit-only ] && [ "$mode" != --cluster-part ]; then
     for sh in tests/e2e/test_*.sh; do
       [ -e "$sh" ] || continue
       case " $no_cluster_e2e " in *" $(basename "$sh" .sh) "*) continue ;; esac
+      # E2E_ONLY="name ...": of the e2e scripts, only these (the C tests all run)
+      if [ -n "${E2E_ONLY:-}" ]; then
+        case " $E2E_ONLY " in *" $(basename "$sh" .sh) "*) ;; *) continue ;; esac
+      fi
       run_sh "$sh"
     done
   fi

@@ -79,8 +79,8 @@ int tqu_connect(const char *kubeconfig, const char *context, const tqu_reconcile
         }
         if (!lists(disc, r->plural)) {
             rc = K8S_ECONFIG;
-            snprintf(msg, msg_len, "the %s API on %s has no %s resource (the %s CRD): kubectl apply -f crds/",
-                     r->group, cfg->server, r->plural, recs[i]->kind);
+            snprintf(msg, msg_len, "the %s CRD (%s.%s) is not installed on %s: kubectl apply -f crds/",
+                     recs[i]->kind, r->plural, r->group, cfg->server);
             goto fail;
         }
     }

@@ -342,9 +342,9 @@ done <<<"$TABLE"
   e2e_eq "the table has at least 20 cases" yes "$([ "$ncases" -ge 20 ] && echo yes || echo "no: $ncases")"
 
 # ------------------------------------- left alone for 70 s: no writes at all
-# X is Blocked in PaasCheck (a component failed) and holds the slot; Y
-# waits behind it (AnotherUpgradeActive). The controller re-checks both
-# every minute.
+# X is Blocked in CdnTuning (its cdn Deployment does not exist) and, past
+# its PaaS check and update.sh, holds the slot; Y waits behind it
+# (AnotherUpgradeActive). The controller re-checks both every minute.
 audit_writes() {  # every write to an object in namespace $1, one line each
   jq -c --arg ns "$1" 'select(.objectRef.namespace==$ns and
         (.verb=="create" or .verb=="update" or .verb=="patch" or .verb=="delete"))
@@ -355,15 +355,15 @@ reconciles() { grep '"msg":"reconciled"' "$tmp/ctl.log" | grep -c "\"key\":\"$1\
 rv() { kubectl -n "$1" get tqu "$2" -o jsonpath='{.metadata.resourceVersion}'; }
 if [ -z "${TQU_CASES:-}" ]; then
   up_reset_cluster
-  up_case_tree "$tmp" idle --scenario paas_check=other
+  up_case_tree "$tmp" idle
   nsx=tqu-b-idle-blocked nsy=tqu-b-idle-waiting x=idle-x y=idle-y
   up_secret "$nsx"
   up_secret "$nsy"
-  up_apply "$nsx" "$x"
-  if e2e_eventually 30 up_at_state "$nsx" "$x" "Blocked PaasCheckFailed"; then
-    e2e_ok "idle: X Blocked PaasCheckFailed"
+  up_apply "$nsx" "$x" "  cdn: {deployment: no-such-cdn}"
+  if e2e_eventually 60 up_at_state "$nsx" "$x" "Blocked CdnDeploymentNotFound"; then
+    e2e_ok "idle: X Blocked CdnDeploymentNotFound"
   else
-    e2e_not_ok "idle: X Blocked PaasCheckFailed" "$(up_state_of "$nsx" "$x")"
+    e2e_not_ok "idle: X Blocked CdnDeploymentNotFound" "$(up_state_of "$nsx" "$x")"
   fi
   up_apply "$nsy" "$y"
   if e2e_eventually 30 up_at_state "$nsy" "$y" "Blocked AnotherUpgradeActive"; then
@@ -387,9 +387,8 @@ if [ -z "${TQU_CASES:-}" ]; then
     "$(audit_writes "$nsx" | tail -n +$((ax + 1)))"
   e2e_eq "idle: no API write in Y's namespace (status, Events), per the audit log" "" \
     "$(audit_writes "$nsy" | tail -n +$((ay + 1)))"
-  e2e_eq "idle: X still Blocked PaasCheckFailed" "Blocked PaasCheckFailed" "$(up_state_of "$nsx" "$x")"
-  # X deleted: Y, waiting behind it, goes ahead (its PaaS check passes)
-  "$FIX/fake-scenario.sh" "$QAXDATA" --unset paas_check >/dev/null
+  e2e_eq "idle: X still Blocked CdnDeploymentNotFound" "Blocked CdnDeploymentNotFound" "$(up_state_of "$nsx" "$x")"
+  # X deleted: Y, waiting behind it, goes ahead
   kubectl -n "$nsx" delete tqu "$x" --wait=true --timeout=60s >/dev/null
   if e2e_eventually 60 up_at_state "$nsy" "$y" "Succeeded UpgradeSucceeded"; then
     e2e_ok "idle: X deleted, Y runs to Succeeded"

@@ -25,6 +25,16 @@ int tqu_tt_plan_apply(tqu_job *job, cJSON *plan)
     return 0;
 }
 
+int tqu_tt_keep(tqu_tt_run *run, tqu_outcome *o, tqu_outcome *w, int *in_window, char *what, size_t wlen)
+{
+    tqu_tt_watch_ensure(run);
+    for (int i = 0; i < run->ndeps; i++)
+        tqu_watch_object(run->ctl, &K8S_DEPLOYMENTS, run->deps[i].ns, run->deps[i].name, &TQU_TT_RESOURCE, run->key);
+    memset(w, 0, sizeof(*w));
+    *in_window = tqu_tt_window_gate(run, w) == 0;
+    return tqu_tt_correct(run, *in_window, o, what, wlen);
+}
+
 void tqu_tt_step_apply(tqu_job *job, tqu_outcome *o)
 {
     tqu_tt_run *run = (tqu_tt_run *)job;
@@ -53,13 +63,9 @@ void tqu_tt_step_apply(tqu_job *job, tqu_outcome *o)
         tqu_out(o, TQU_OUT_ERROR, "ApiError", "cannot add the finalizer: %s", k8s_err_str(&err, ebuf, sizeof(ebuf)));
         return;
     }
-    tqu_tt_watch_ensure(run);
-    for (int i = 0; i < run->ndeps; i++)
-        tqu_watch_object(run->ctl, &K8S_DEPLOYMENTS, run->deps[i].ns, run->deps[i].name, &TQU_TT_RESOURCE, run->key);
     tqu_outcome w;
-    memset(&w, 0, sizeof(w));
-    int in_window = tqu_tt_window_gate(run, &w) == 0;
-    int n = tqu_tt_correct(run, in_window, o, what, sizeof(what));
+    int in_window;
+    int n = tqu_tt_keep(run, o, &w, &in_window, what, sizeof(what));
     tqu_tt_items_update(run, NULL);
     if (n < 0)
         return;

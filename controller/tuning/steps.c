@@ -110,13 +110,9 @@ static void settled(tqu_job *job, tqu_result *res)
         tqu_job_write_status(job);
         return;
     }
-    tqu_tt_watch_ensure(run);
-    for (int i = 0; i < run->ndeps; i++)
-        tqu_watch_object(run->ctl, &K8S_DEPLOYMENTS, run->deps[i].ns, run->deps[i].name, &TQU_TT_RESOURCE, run->key);
     tqu_outcome w;
-    memset(&w, 0, sizeof(w));
-    int in_window = tqu_tt_window_gate(run, &w) == 0;
-    int n = tqu_tt_correct(run, in_window, &o, what, sizeof(what));
+    int in_window;
+    int n = tqu_tt_keep(run, &o, &w, &in_window, what, sizeof(what));
     if (n < 0) {
         tqu_log(TQU_WARN, "cannot correct the tuning", "key", run->key, "message", o.message, NULL);
         res->error = o.kind == TQU_OUT_ERROR;

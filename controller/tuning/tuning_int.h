@@ -84,6 +84,10 @@ const char *tqu_tt_original(const tqu_tt_run *run, const char *target);
 /* Correct every setting that differs (etcd puts; Deployment patches when
  * deploys != 0): count changed, or -1 with o. what lists them. */
 int tqu_tt_correct(tqu_tt_run *run, int deploys, tqu_outcome *o, char *what, size_t wlen);
+/* apply.c: watch what the tuning keeps (its etcd keys, its Deployments) and
+ * correct it: Deployment arguments only inside spec.window (*in_window; *w
+ * the window's outcome when outside). Returns as tqu_tt_correct. */
+int tqu_tt_keep(tqu_tt_run *run, tqu_outcome *o, tqu_outcome *w, int *in_window, char *what, size_t wlen);
 /* Put every original back (deletion): 0 done, -1 with o. */
 int tqu_tt_restore(tqu_tt_run *run, tqu_outcome *o, char *what, size_t wlen);
 /* 0 inside spec.window (or none); else o Waiting, -1. */

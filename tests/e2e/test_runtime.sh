@@ -139,7 +139,7 @@ scenario_kill_apiserver() {
   fi
   # the failures logged since the kill, with their delays
   local delays
-  delays=$(tail -n +"$((n + 1))" "$tmp/c2.log" | jq -rR 'fromjson? | select(.msg == "list/watch failed; retrying") | .retryIn' | tr '\n' ' ')
+  delays=$(tail -n +"$((n + 1))" "$tmp/c2.log" | jq -rR 'fromjson? | select(.msg == "list/watch failed; retrying" and .resource == "tianqingupgrades") | .retryIn' | tr '\n' ' ')
   BACKOFF_DELAYS=$delays
   echo "# kill -9: delays logged: $delays"
   local cnt

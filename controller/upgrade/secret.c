@@ -31,6 +31,8 @@ int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o)
     const char *name = run->spec.ssh_secret_name, *key = run->spec.ssh_secret_key;
     int rc = -1;
 
+    /* (its name only: never a value) */
+    tqu_log(TQU_DEBUG, "reading the SSH Secret", "key", run->key, "secret", name, NULL);
     /* the response body and the parsed tree are wiped before they are freed */
     if (k8s_get_sensitive(run->ctl->client, &K8S_SECRETS, run->ns, name, &sec, &err)) {
         if (k8s_err_is(&err, "NotFound"))

@@ -142,13 +142,13 @@ up_reset_cluster
 # ================ slow is not failed; spec.stop stops it (UpgradeStopped)
 ns=tqu-s-slow
 up_secret "$ns"
-up_case_tree "$tmp" slow --scenario update_seconds=10
+up_case_tree "$tmp" slow --scenario update_seconds=25
 up_apply "$ns" s "  timeouts: {upgrade: 2s}"
 up_check_state 40 "$ns" s "Running UpgradeSlow" "past timeouts.upgrade: Running UpgradeSlow, not killed"
 e2e_eq "... Stalled stays False, Reconciling True" "False True" \
   "$(up_cond "$ns" s Stalled status) $(up_cond "$ns" s Reconciling status)"
 e2e_match "... a Warning Event UpgradeSlow" UpgradeSlow "$(kubectl -n "$ns" get events --field-selector involvedObject.name=s)"
-up_check_state 40 "$ns" s "Succeeded UpgradeSucceeded" "... and it runs to its end: Succeeded"
+up_check_state 60 "$ns" s "Succeeded UpgradeSucceeded" "... and it runs to its end: Succeeded"
 e2e_eq "... update.sh ran once, to its end (exit 0)" "1 0" \
   "$(calls_of slow) $(cat "$tmp/c/slow/qax/fake/records/update.sh.1.exit" 2>/dev/null)"
 # the Secret is read when a command needs it (Preflight's check, the

@@ -5,7 +5,8 @@
 #                               tests on a real control plane (one per run)
 #   tests/run.sh --unit-only    unit tests only
 #
-# Environment: O (build folder, default build), VALGRIND=1 (C tests under
+# Environment: O (build folder, default build), TQU_TEST_SLACK (widen the
+# tests' time bounds; 10 under VALGRIND=1, 4 under SANITIZE), VALGRIND=1 (C tests under
 # valgrind; the e2e scripts, which valgrind does not change, are skipped),
 # TESTS="name ..." (only these programs/scripts, by base name), E2E_ONLY="name
 # ..." (every C test, and of the e2e scripts only these). Every e2e
@@ -16,6 +17,15 @@ O=${O:-build}
 mode=${1:-all}
 case $O in /*) export TQU_BIN=$O/tianqing-upgrade-controller ;; *) export TQU_BIN=$PWD/$O/tianqing-upgrade-controller ;; esac
 export TQU_REPO=$PWD
+
+# Upper time bounds in the C tests are held by the plain pass; under valgrind
+# and the sanitizers (which check memory, and run side by side in CI on two
+# cores) they and the tests' waits are widened (tests/support/testutil.h).
+if [ -z "${TQU_TEST_SLACK:-}" ]; then
+  if [ "${VALGRIND:-}" = 1 ]; then export TQU_TEST_SLACK=10
+  elif [ -n "${SANITIZE:-}" ] || [[ $O == *san-* ]]; then export TQU_TEST_SLACK=4
+  fi
+fi
 
 passed=0 failed=0
 failures=()

@@ -23,6 +23,14 @@ double test_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+double test_slack(void)
+{
+    const char *v = getenv("TQU_TEST_SLACK");
+    char *end = NULL;
+    double f = v && v[0] ? strtod(v, &end) : 1.0;
+    return v && v[0] && end && *end == '\0' && f >= 1.0 ? f : 1.0;
+}
+
 const char *test_env(const char *name)
 {
     const char *v = getenv(name);

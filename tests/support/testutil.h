@@ -35,6 +35,15 @@ void test_assert_not_contains(const char *hay, const char *needle, const char *f
 double test_now(void);
 
 /*
+ * The factor by which a test widens an upper time bound ("prompt, not a
+ * timeout") and the waits for something to happen: $TQU_TEST_SLACK, 1 when
+ * unset. tests/run.sh sets it under valgrind and the sanitizers, whose
+ * passes check memory, not time, and run beside each other on two cores;
+ * the plain pass (slack 1) is the one that holds the bounds.
+ */
+double test_slack(void);
+
+/*
  * For the tests that run under tests/cluster/with-cluster.sh: the value of
  * one of its variables (TQU_KUBECONFIG_ADMIN, ...). Exits 2 with a hint
  * when it is not set, as the test was then run outside a cluster.

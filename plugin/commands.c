@@ -463,72 +463,87 @@ out:
     return rc;
 }
 
-static int cmd_status(const kp_args *a)
+/* One object, read and rendered to stdout: the single-object screens of
+ * status, plan and history. */
+typedef int (*render_fn)(k8s_buf *, const cJSON *, const kp_kind *);
+
+static int show_one(kp_ctx *x, const kp_kind *k, const char *name, render_fn render,
+                    const char *what)
 {
-    kp_ctx x;
-    const kp_kind *k = &kp_kinds[0];
-    const char *name = NULL;
     cJSON *obj = NULL;
     k8s_buf b;
     int rc = KP_EXIT_ERROR;
 
     k8s_buf_init(&b, 0);
-    if (a->target && target(a, &k, &name))
-        return KP_EXIT_ERROR;
-    if (ctx_open(a, &x))
-        return KP_EXIT_ERROR;
-    if (a->watch) {
-        rc = status_watch(&x, a, k, name);
+    if (get_one(x, k, name, &obj))
         goto out;
-    }
-    if (!name) {
-        rc = status_all(&x, a);
-        goto out;
-    }
-    if (get_one(&x, k, name, &obj))
-        goto out;
-    if (kp_render_status(&b, obj, k, time(NULL)) || emit(&b)) {
-        fprintf(stderr, "error: cannot write the status screen\n");
+    if (render(&b, obj, k) || emit(&b)) {
+        fprintf(stderr, "error: cannot write the %s\n", what);
         goto out;
     }
     rc = KP_EXIT_OK;
 out:
     cJSON_Delete(obj);
     k8s_buf_release(&b);
+    return rc;
+}
+
+static int render_status(k8s_buf *b, const cJSON *obj, const kp_kind *k)
+{
+    return kp_render_status(b, obj, k, time(NULL));
+}
+
+static int cmd_status(const kp_args *a)
+{
+    kp_ctx x;
+    const kp_kind *k = &kp_kinds[0];
+    const char *name = NULL;
+    int rc;
+
+    if (a->target && target(a, &k, &name))
+        return KP_EXIT_ERROR;
+    if (ctx_open(a, &x))
+        return KP_EXIT_ERROR;
+    if (a->watch)
+        rc = status_watch(&x, a, k, name);
+    else if (!name)
+        rc = status_all(&x, a);
+    else
+        rc = show_one(&x, k, name, render_status, "status screen");
     ctx_close(&x);
     return rc;
 }
 
 /* ------------------------------------------------------------ plan, history */
 
-static int show(const kp_args *a, int (*render)(k8s_buf *, const cJSON *))
+static int render_plan(k8s_buf *b, const cJSON *obj, const kp_kind *k)
+{
+    (void)k;
+    return kp_render_plan(b, obj);
+}
+
+static int render_history(k8s_buf *b, const cJSON *obj, const kp_kind *k)
+{
+    (void)k;
+    return kp_render_history(b, obj);
+}
+
+static int show(const kp_args *a, render_fn render)
 {
     kp_ctx x;
     const kp_kind *k;
     const char *name;
-    cJSON *obj = NULL;
-    k8s_buf b;
-    int rc = KP_EXIT_ERROR;
+    int rc;
 
     if (target(a, &k, &name) || ctx_open(a, &x))
         return KP_EXIT_ERROR;
-    k8s_buf_init(&b, 0);
-    if (get_one(&x, k, name, &obj))
-        goto out;
-    if (render(&b, obj) || emit(&b)) {
-        fprintf(stderr, "error: cannot write the table\n");
-        goto out;
-    }
-    rc = KP_EXIT_OK;
-out:
-    cJSON_Delete(obj);
-    k8s_buf_release(&b);
+    rc = show_one(&x, k, name, render, "table");
     ctx_close(&x);
     return rc;
 }
 
-static int cmd_plan(const kp_args *a) { return show(a, kp_render_plan); }
-static int cmd_history(const kp_args *a) { return show(a, kp_render_history); }
+static int cmd_plan(const kp_args *a) { return show(a, render_plan); }
+static int cmd_history(const kp_args *a) { return show(a, render_history); }
 
 /* ------------------------------------------------------------ spec patches */
 

@@ -1,0 +1,82 @@
+/*
+ * yamledit.h - minimal, byte-exact edits of a YAML file, found with libyaml.
+ *
+ * The access point upgrade (design.md section 10) edits the vendor's
+ * templates in two places only: the top-level `s3` mapping (replaced by the
+ * old template's when the vendor's converter refuses the new one) and the
+ * scalar `web.darwincdn`. Everything else in the file (other keys, their
+ * order, comments, blank lines, quoting) must stay byte for byte as it was,
+ * so nothing here re-emits a document: libyaml's parser events give the
+ * byte offsets (marks) of the node, and the edit splices raw text there.
+ *
+ * A path is a dotted list of mapping keys from the document's root, e.g.
+ * "s3" or "web.darwincdn" (keys holding a dot cannot be addressed). A file
+ * must hold exactly one document whose root is a mapping; a key that occurs
+ * twice in one mapping is an error (TQU_YAML_EDUP), never "the first one".
+ *
+ * Writes go through tqu_write_file_atomic semantics (temporary file, fsync,
+ * rename; owner and mode of the original kept). keep_path, when not NULL,
+ * receives a copy of the original first (written atomically, never
+ * overwritten when it exists already: the first original is the one kept);
+ * nothing is changed if that copy cannot be made.
+ *
+ * Every function returns TQU_YAML_OK or one of the codes below; err (when
+ * not NULL and errlen > 0) then holds one line naming the file and the
+ * cause, e.g. "template.yaml:12:3: key \"s3\" appears twice".
+ */
+#ifndef TQU_YAMLEDIT_H
+#define TQU_YAMLEDIT_H
+
+#include <stddef.h>
+
+enum {
+    TQU_YAML_OK = 0,
+    TQU_YAML_EIO = 1,        /* cannot read or write a file (errno text in err) */
+    TQU_YAML_EPARSE = 2,     /* not YAML, or not one document with a mapping root */
+    TQU_YAML_ENOTFOUND = 3,  /* a key of the path is not there */
+    TQU_YAML_EDUP = 4,       /* a key of the path appears twice in its mapping */
+    TQU_YAML_EKIND = 5,      /* the node is not of the kind asked for (scalar vs collection) */
+    TQU_YAML_ETOOBIG = 6,    /* the file is larger than TQU_YAML_MAX_BYTES */
+    TQU_YAML_EINVAL = 7,     /* bad argument (empty path, value with a newline, ...) */
+};
+
+#define TQU_YAML_MAX_BYTES (16u << 20)
+
+const char *tqu_yaml_strerror(int rc);
+
+/*
+ * Where the value of `path` lies in text[0..len): [*start, *end) covers the
+ * node's bytes (for a block collection: from its first line to the end of
+ * its last content line, without trailing blank lines or comments that
+ * belong to what follows). *is_scalar says which kind it is.
+ */
+int tqu_yaml_locate(const char *text, size_t len, const char *path,
+                    size_t *start, size_t *end, int *is_scalar,
+                    char *err, size_t errlen);
+
+/*
+ * The scalar at `path` in file, its value as libyaml reads it (quotes
+ * removed), in out (NUL-terminated; TQU_YAML_ETOOBIG if it does not fit).
+ */
+int tqu_yaml_get_scalar(const char *file, const char *path, char *out, size_t outlen,
+                        char *err, size_t errlen);
+
+/*
+ * Sets the scalar at `path` in file to value (written plain when plain YAML
+ * reads it back unchanged, else double-quoted). Only that scalar's bytes
+ * change. *changed (when not NULL) says whether the file was written: a
+ * value already equal leaves the file (and keep_path) untouched.
+ */
+int tqu_yaml_set_scalar(const char *file, const char *path, const char *value,
+                        const char *keep_path, int *changed, char *err, size_t errlen);
+
+/*
+ * Replaces the top-level key `key` of file, key line and value, with the
+ * same key's text from from_file (both must have it, as a top-level key of
+ * the root mapping). Only those bytes change; the rest of file stays as it
+ * was. *changed as above (equal text: nothing written).
+ */
+int tqu_yaml_replace_section(const char *file, const char *from_file, const char *key,
+                             const char *keep_path, int *changed, char *err, size_t errlen);
+
+#endif

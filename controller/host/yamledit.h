@@ -38,6 +38,7 @@ enum {
     TQU_YAML_EKIND = 5,      /* the node is not of the kind asked for (scalar vs collection) */
     TQU_YAML_ETOOBIG = 6,    /* the file is larger than TQU_YAML_MAX_BYTES */
     TQU_YAML_EINVAL = 7,     /* bad argument (empty path, value with a newline, ...) */
+    TQU_YAML_ENOMEM = 8,     /* out of memory */
 };
 
 #define TQU_YAML_MAX_BYTES (16u << 20)

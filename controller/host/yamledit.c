@@ -475,7 +475,15 @@ static int scan(ye_scan *s, const char *name, const char *text, size_t len, cons
         ye_fail(s, TQU_YAML_ENOMEM, "%s: out of memory (parser)", name);
         return s->rc;
     }
-    yaml_parser_set_encoding(&s->parser, YAML_UTF8_ENCODING);
+    /* libyaml would read UTF-16 (and its marks would count that); a UTF-8
+     * byte order mark is skipped by it, uncounted */
+    if (len >= 2 && (((unsigned char)text[0] == 0xfe && (unsigned char)text[1] == 0xff) ||
+                     ((unsigned char)text[0] == 0xff && (unsigned char)text[1] == 0xfe))) {
+        ye_fail(s, TQU_YAML_EPARSE, "%s:1:1: UTF-16 text (UTF-8 expected)", name);
+        goto out;
+    }
+    if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+        s->byte = 3;
     yaml_parser_set_input_string(&s->parser, (const unsigned char *)text, len);
     if (next_event(s, &ev) < 0)
         goto out;
@@ -932,7 +940,7 @@ static int looks_typed(const char *v)
 }
 
 /* Whether libyaml reads text (as the value of a key, in a block or a flow
- * mapping) as one plain scalar equal to v. */
+ * mapping) as one plain scalar equal to v: 1 yes, 0 no, -1 out of memory. */
 static int plain_reads_back(const char *v, size_t vlen, int flow)
 {
     yaml_parser_t p;
@@ -943,18 +951,17 @@ static int plain_reads_back(const char *v, size_t vlen, int flow)
 
     doc = malloc(vlen + 16);
     if (!doc)
-        return 0;
+        return -1;
     n = (size_t)sprintf(doc, flow ? "{k: %s}\n" : "k: %s\n", v);
     if (!yaml_parser_initialize(&p)) {
         free(doc);
-        return 0;
+        return -1;
     }
-    yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
     yaml_parser_set_input_string(&p, (const unsigned char *)doc, n);
     for (;; i++) {
         yaml_event_type_t t;
         if (!yaml_parser_parse(&p, &ev)) {
-            ok = 0;
+            ok = p.error == YAML_MEMORY_ERROR ? -1 : 0;
             break;
         }
         t = ev.type;
@@ -967,16 +974,19 @@ static int plain_reads_back(const char *v, size_t vlen, int flow)
         if (!ok || t == YAML_STREAM_END_EVENT)
             break;
     }
-    ok = ok && i == 7;
+    if (ok == 1 && i != 7)
+        ok = 0;
     yaml_parser_delete(&p);
     free(doc);
     return ok;
 }
 
-/* Whether v may be written plain here (see tqu_yaml_set_scalar). */
+/* Whether v may be written plain here (see tqu_yaml_set_scalar): 1 yes,
+ * 0 no, -1 out of memory. */
 static int plain_ok(const char *v, size_t vlen, int flow)
 {
     const unsigned char *p = (const unsigned char *)v;
+    int ok;
 
     if (looks_typed(v))
         return 0;
@@ -988,7 +998,10 @@ static int plain_ok(const char *v, size_t vlen, int flow)
         if (flow && strchr(":,[]{}#", (int)cp))
             return 0;
     }
-    return plain_reads_back(v, vlen, 0) && (!flow || plain_reads_back(v, vlen, 1));
+    ok = plain_reads_back(v, vlen, 0);
+    if (ok == 1 && flow)
+        ok = plain_reads_back(v, vlen, 1);
+    return ok;
 }
 
 /* v double-quoted, escaped, appended to b. */
@@ -1067,7 +1080,7 @@ int tqu_yaml_set_scalar(const char *file, const char *path, const char *value,
     ye_scan s, s2;
     ye_digest d_old, d_new;
     k8s_buf repl, out;
-    int rc, blank_first;
+    int rc, blank_first, plain;
 
     memset(&s, 0, sizeof(s));
     memset(&s2, 0, sizeof(s2));
@@ -1115,7 +1128,12 @@ int tqu_yaml_set_scalar(const char *file, const char *path, const char *value,
     blank_first = at > 0 && !is_blank(f.text[at - 1]) && !is_break(f.text[at - 1]) &&
                   !strchr("[{,", f.text[at - 1]);
     /* plain when that is safe here, else (or if plain does not read back) quoted */
-    for (int quoted = !plain_ok(value, vlen, s.node.flow);; quoted++) {
+    plain = plain_ok(value, vlen, s.node.flow);
+    if (plain < 0) {
+        rc = tqu__seterr(err, errlen, TQU_YAML_ENOMEM, "%s: out of memory", file);
+        goto out;
+    }
+    for (int quoted = !plain;; quoted++) {
         k8s_buf_reset(&repl);
         rc = quoted ? add_quoted(&repl, value, vlen) : k8s_buf_add(&repl, value, vlen);
         if (!rc)

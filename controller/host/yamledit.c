@@ -31,6 +31,7 @@
 
 #define YE_MAX_DEPTH 200      /* nesting deeper than this is refused (recursion) */
 #define YE_MAX_COMPS 16       /* path components */
+#define YE_MAX_ANCHORS 4096   /* more is refused (each alias is looked up in a list) */
 
 const char *tqu_yaml_strerror(int rc)
 {
@@ -84,6 +85,8 @@ typedef struct ye_scan {
     int loose_key;            /* the path's last key: its value only (style free) */
     int rc;                   /* the first failure */
     int parse_failed;         /* libyaml failed: stop at once */
+    char **anchors;           /* the anchors seen so far (owned), for the aliases */
+    size_t nanchors;
     char msg[512];
 } ye_scan;
 
@@ -287,6 +290,50 @@ static const char *path_text(const ye_scan *s, size_t n, char *buf, size_t size)
     return buf;
 }
 
+/*
+ * An anchor defined (remembered) or an alias used (its anchor must come
+ * before it: libyaml's parser does not check that, every loader does, and
+ * an edit could take the anchor away). -1: stop (failure recorded).
+ */
+static int check_anchor(ye_scan *s, const yaml_event_t *ev)
+{
+    const yaml_char_t *a = NULL;
+    char **grown;
+
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT: a = ev->data.scalar.anchor; break;
+    case YAML_SEQUENCE_START_EVENT: a = ev->data.sequence_start.anchor; break;
+    case YAML_MAPPING_START_EVENT: a = ev->data.mapping_start.anchor; break;
+    case YAML_ALIAS_EVENT:
+        for (size_t i = 0; i < s->nanchors; i++)
+            if (!strcmp(s->anchors[i], (const char *)ev->data.alias.anchor))
+                return 0;
+        ye_fail(s, TQU_YAML_EPARSE, "%s:%zu:%zu: alias *%.64s has no anchor before it", s->name,
+                ev->start_mark.line + 1, ev->start_mark.column + 1,
+                (const char *)ev->data.alias.anchor);
+        return 0;
+    default: break;
+    }
+    if (!a)
+        return 0;
+    if (s->nanchors == YE_MAX_ANCHORS) {
+        s->parse_failed = 1;
+        ye_fail(s, TQU_YAML_EPARSE, "%s:%zu:%zu: more than %d anchors", s->name,
+                ev->start_mark.line + 1, ev->start_mark.column + 1, YE_MAX_ANCHORS);
+        return -1;
+    }
+    grown = realloc(s->anchors, (s->nanchors + 1) * sizeof(*grown));
+    if (grown)
+        s->anchors = grown;
+    if (!grown || !(s->anchors[s->nanchors] = strdup((const char *)a))) {
+        s->parse_failed = 1;
+        ye_fail(s, TQU_YAML_ENOMEM, "%s: out of memory", s->name);
+        return -1;
+    }
+    s->nanchors++;
+    return 0;
+}
+
 static int walk_node(ye_scan *s, yaml_event_t *ev, int depth, long match, int flow,
                      size_t *start, size_t *end);
 
@@ -401,6 +448,10 @@ static int walk_node(ye_scan *s, yaml_event_t *ev, int depth, long match, int fl
         s->node.flow = flow;
     }
     hash_event(s, ev);
+    if (check_anchor(s, ev) < 0) {
+        rc = -1;
+        goto out;
+    }
     switch (ev->type) {
     case YAML_SCALAR_EVENT:
         *end = scalar_end(s, ev, *start);
@@ -521,6 +572,11 @@ static int scan(ye_scan *s, const char *name, const char *text, size_t len, cons
     ok = 1;
 out:
     yaml_parser_delete(&s->parser);
+    for (size_t i = 0; i < s->nanchors; i++)
+        free(s->anchors[i]);
+    free(s->anchors);
+    s->anchors = NULL;
+    s->nanchors = 0;
     if (!ok && !s->rc)
         ye_fail(s, TQU_YAML_EPARSE, "%s: cannot parse", name);
     if (!s->rc && s->node.kind == YE_NONE)
@@ -753,6 +809,9 @@ static int commit_edit(ye_file *f, const char *data, size_t len, const char *kee
 
     if (!realpath(f->path, real))
         return tqu__seterr(err, errlen, TQU_YAML_EIO, "%s: %s", f->path, strerror(errno));
+    if (keep_path && !strcmp(keep_path, f->path))
+        return tqu__seterr(err, errlen, TQU_YAML_EINVAL, "%s: the copy would replace the file itself",
+                           f->path);
     rc = keep_original(keep_path, f, err, errlen);
     if (rc)
         return rc;

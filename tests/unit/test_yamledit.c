@@ -542,6 +542,8 @@ static void test_replace_forms(void **state)
         {"s3: none\nb: 2\n", "s3:\n  - x\n  - y\n", "s3:\n  - x\n  - y\nb: 2\n"},
         /* multibyte text around */
         {"# 前\ns3:\n  x: 一\n# 后\nb: 2\n", "s3:\n  x: 二  # 注\n", "# 前\ns3:\n  x: 二  # 注\n# 后\nb: 2\n"},
+        /* anchors inside the copied section, aliases outside it untouched */
+        {"a: &a 1\ns3:\n  x: *a\n", "s3:\n  k: &k v\n  l: *k\n", "a: &a 1\ns3:\n  k: &k v\n  l: *k\n"},
     };
     const char *f = at("t.yaml"), *from = at("from.yaml");
     char err[512];
@@ -675,6 +677,11 @@ static void test_errors(void **state)
         {OP_GET, "web:\n  darwincdn: a\n", "web.", NULL, TQU_YAML_EINVAL, "a bad path"},
         {OP_GET, "web:\n  darwincdn: a-value-longer-than-64-bytes-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
          "web.darwincdn", NULL, TQU_YAML_ETOOBIG, ":2:14: \"web.darwincdn\" holds 75 bytes, room for 63"},
+        /* an alias needs its anchor before it; an edit may not take it away */
+        {OP_SET, "a: *x\nweb:\n  darwincdn: old\n", "web.darwincdn", "c", TQU_YAML_EPARSE,
+         ":1:4: alias *x has no anchor before it"},
+        {OP_REPLACE, "s3: &s3\n  x: 1\nbackup: *s3\n", "s3", "s3:\n  x: 2\n", TQU_YAML_EPARSE,
+         ":1:5: \"s3\" of "},
         /* a block section that cannot go into a flow root */
         {OP_REPLACE, "{a: 1, s3: {x: 1}, b: 2}\n", "s3", "s3:\n  x: 2\n", TQU_YAML_EPARSE,
          "does not fit here (the file would not read back the same); not written"},
@@ -772,6 +779,14 @@ static void test_keep_exists(void **state)
     assert_int_equal(changed, 1);
     assert_file(f, "web:\n  darwincdn: c\n");
     assert_file(keep, "web:\n  darwincdn: a\n");
+
+    /* the file itself as its copy: refused, nothing changed */
+    snap s = take(f);
+    assert_int_equal(tqu_yaml_set_scalar(f, "web.darwincdn", "d", f, &changed, err, sizeof(err)),
+                     TQU_YAML_EINVAL);
+    assert_contains(err, "the copy would replace the file itself");
+    assert_int_equal(changed, 0);
+    assert_untouched(f, &s);
 }
 
 /* Owner and mode stay; a symbolic link is followed (its target edited,
@@ -827,13 +842,14 @@ static void test_failed_allocations(void **state)
     int changed, rc, hit;
 
     put(from, old);
-    for (int op = 0; op < 2; op++) {
+    for (int op = 0; op < 3; op++) {
         for (long n = 1;; n++) {
             snap s;
-            put(f, orig);
+            /* op 2: anchors and aliases (their list is allocated) */
+            put(f, op < 2 ? orig : "a: &x 1\nb: *x\nc: &y [1]\nd: *y\nweb:\n  darwincdn: old\n");
             s = take(f);
             failalloc_fail_at(n);
-            if (op == 0)
+            if (op != 1)
                 rc = tqu_yaml_set_scalar(f, "web.darwincdn", "proxy-pp:8083", NULL, &changed, err,
                                          sizeof(err));
             else

@@ -34,14 +34,17 @@
  *   A path through a scalar, a sequence or an alias is TQU_YAML_ENOTFOUND;
  *   an alias as the node itself is TQU_YAML_EKIND.
  * - UTF-8 only (a UTF-8 byte order mark is fine; UTF-16 is EPARSE); CRLF
- *   line breaks are kept.
+ *   line breaks are kept. An alias whose anchor does not come before it is
+ *   EPARSE (libyaml's parser lets it through, loaders do not); so is nesting
+ *   deeper than 200 levels or more than 4096 anchors.
  * - Before anything is written the edited text is parsed again: the events
  *   outside the node must be the original's and the node must read as
  *   asked, else nothing is written (set_scalar: TQU_YAML_EINVAL;
  *   replace_section: TQU_YAML_EPARSE "does not fit here", e.g. a block
  *   section into a flow root).
  * - A symbolic link at file is followed: its target is rewritten, the link
- *   stays. The file is not written if it changed (inode, size, mtime) since
+ *   stays. keep_path equal to file is TQU_YAML_EINVAL; the copy gets the
+ *   original's mode and owner. The file is not written if it changed (inode, size, mtime) since
  *   it was read (TQU_YAML_EIO "changed while being edited").
  */
 #ifndef TQU_YAMLEDIT_H

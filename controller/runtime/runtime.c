@@ -138,8 +138,9 @@ static void on_watch_restart(void *ud)
 static void on_relist(void *ud)
 {
     const char *plural = ((struct tqu_kind *)ud)->rec->resource->plural;
-    tqu_log(TQU_INFO, "relisted after the watch expired", "resource", plural, NULL);
+    /* counted before the log line: whoever reads the line sees the count */
     tqu_metrics_watch_relist(plural);
+    tqu_log(TQU_INFO, "relisted after the watch expired", "resource", plural, NULL);
 }
 
 /* A failed list or watch: info, with the delay before the next try, so an

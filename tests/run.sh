@@ -8,6 +8,7 @@
 # Environment: O (build folder, default build), TQU_TEST_SLACK (widen the
 # tests' time bounds; 10 under VALGRIND=1, 4 under SANITIZE), VALGRIND=1 (C tests under
 # valgrind; the e2e scripts, which valgrind does not change, are skipped),
+# E2E_JOBS=N (e2e scripts N at a time, default 1),
 # TESTS="name ..." (only these programs/scripts, by base name), E2E_ONLY="name
 # ..." (every C test, and of the e2e scripts only these). Every e2e
 # script gets a control plane of its own; the C integration tests share one.
@@ -98,6 +99,40 @@ run_sh() {
   rm -f "$out"
 }
 
+# run_e2e_all SCRIPT...: the e2e scripts, E2E_JOBS (default 1) at a time,
+# each on its own control plane; a script's output is printed whole when it
+# ends (in the order they end when E2E_JOBS > 1).
+run_e2e_all() {
+  local jobs=${E2E_JOBS:-1} dir sh n=0 r
+  if ! [[ $jobs =~ ^[1-9][0-9]*$ ]] || [ "$jobs" -eq 1 ]; then
+    for sh in "$@"; do run_sh "$sh"; done
+    return
+  fi
+  dir=$(mktemp -d)
+  for sh in "$@"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    n=$((n + 1))
+    ( passed=0 failed=0 failures=()
+      run_sh "$sh" > "$dir/$n.out" 2>&1
+      { echo "$passed $failed"; printf '%s\n' "${failures[@]}"; } > "$dir/$n.res"
+      cat "$dir/$n.out" ) &
+  done
+  wait
+  for ((r = 1; r <= n; r++)); do
+    local rp=0 rf=1 more=()
+    if [ -s "$dir/$r.res" ]; then
+      read -r rp rf < "$dir/$r.res"
+      mapfile -t more < <(tail -n +2 "$dir/$r.res" | grep .)
+    else
+      more=("$(basename "${@:r:1}" .sh) (no result)")
+    fi
+    passed=$((passed + rp)); failed=$((failed + rf))
+    [ ${#more[@]} -gt 0 ] && failures+=("${more[@]}")
+  done
+  rm -rf "$dir"
+}
+
+e2e_list=()
 if [ "$mode" != --cluster-part ]; then
   for src in tests/unit/test_*.c; do
     [ -e "$src" ] || continue
@@ -137,8 +172,9 @@ if [ "$mode" != --unit-only ] && [ "$mode" != --cluster-part ]; then
       if [ -n "${E2E_ONLY:-}" ]; then
         case " $E2E_ONLY " in *" $(basename "$sh" .sh) "*) ;; *) continue ;; esac
       fi
-      run_sh "$sh"
+      e2e_list+=("$sh")
     done
+    run_e2e_all "${e2e_list[@]}"
   fi
 fi
 if [ "$mode" = --cluster-part ]; then

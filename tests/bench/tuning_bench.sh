@@ -27,7 +27,8 @@
 # 4. Steady state: BENCH_TUNING_IDLE_S seconds with nothing changed: etcd's
 #    revision, the Deployments' and the TianqingTuning's resourceVersion and
 #    generation, the controller's API requests by verb (/metrics), its
-#    writes in the audit log and its CPU time, before and after.
+#    writes in the audit log (the claim Leases' renewals counted apart) and
+#    its CPU time, before and after.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -141,7 +142,12 @@ gap() { sleep "$(calc "$GAP_MS / 1000" 3)"; }
 # ------------------------------------------------------------ etcd drift
 log "etcd drift: $N puts of an old value of $KEY, ${GAP_MS} ms after each correction"
 stamp() { local l; while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done; }
-ec watch "$KEY" 2>/dev/null | stamp >"$work/etcd-events.txt" &
+# through a FIFO, so that the watcher's own pid is known (cleanup kills it)
+mkfifo "$work/etcd.fifo" "$work/deploy.fifo" || die "mkfifo"
+stamp <"$work/etcd.fifo" >"$work/etcd-events.txt" &
+PIDS+=($!)
+env -u ETCDCTL_ENDPOINTS -u ETCDCTL_CACERT -u ETCDCTL_CERT -u ETCDCTL_KEY ETCDCTL_API=3 \
+  etcdctl --endpoints "$EURL" watch "$KEY" >"$work/etcd.fifo" 2>/dev/null &
 PIDS+=($!)
 sleep 1
 R0=$(reqs)
@@ -164,9 +170,11 @@ log "etcd drift: $E_N corrections, p50 $E_P50 ms, p99 $E_P99 ms"
 
 # ------------------------------------------------------------ Deployment drift
 log "Deployment drift: $N patches removing -control.type=config, ${GAP_MS} ms after each correction"
+stamp <"$work/deploy.fifo" >"$work/deploy-events.txt" &
+PIDS+=($!)
 curl -sSN --cacert "$TQU_CA_FILE" --cert "$TQU_ADMIN_CERT" --key "$TQU_ADMIN_KEY" \
-  "$TQU_API_SERVER/apis/apps/v1/namespaces/$apps/deployments?watch=1&fieldSelector=metadata.name%3Dstyx-file-assessment-go" |
-  stamp >"$work/deploy-events.txt" &
+  "$TQU_API_SERVER/apis/apps/v1/namespaces/$apps/deployments?watch=1&fieldSelector=metadata.name%3Dstyx-file-assessment-go" \
+  >"$work/deploy.fifo" &
 PIDS+=($!)
 sleep 1
 # "<events without the flag so far> <whether the last event has it>"
@@ -216,8 +224,17 @@ sleep "$IDLE_S"
 C1=$(cpu_ticks "$CTL_PID")
 I1=$(reqs)
 S1=$(snap)
-W_IDLE=$(tail -c +"$((AUDIT_OFF + 1))" "$TQU_AUDIT_LOG" |
-  jq -cR --arg u "$CTL_USER" 'fromjson? | select(.user.username == $u and (.verb | IN("create", "update", "patch", "delete", "deletecollection")))' | wc -l)
+tail -c +"$((AUDIT_OFF + 1))" "$TQU_AUDIT_LOG" |
+  jq -cR --arg u "$CTL_USER" 'fromjson? | select(.user.username == $u and (.verb | IN("create", "update", "patch", "delete", "deletecollection")))
+    | "\(.verb) \(.objectRef.resource)\(if .objectRef.subresource then "/" + .objectRef.subresource else "" end) \(.objectRef.name // "") \(.responseStatus.code)"' -r \
+  >"$work/idle-writes.txt"
+W_IDLE=$(wc -l <"$work/idle-writes.txt")
+# the claim Leases (one per workflow kind, design.md section 8: one actor
+# per site) are renewed every 2 s: counted apart, as make bench's idle part
+# counts the --leader-elect Lease
+W_LEASE=$(grep -c '^update leases ' "$work/idle-writes.txt")
+W_OTHER=$((W_IDLE - W_LEASE))
+W_KINDS=$(sort "$work/idle-writes.txt" | uniq -c | sort -rn | head -n 8 | awk '{ $1 = $1 "x"; print }' | paste -sd';' -)
 read -r e0 s0 g0 t0 <<<"$S0"
 read -r e1 s1 g1 t1 <<<"$S1"
 ETCD_W=$((e1 - e0))
@@ -228,7 +245,7 @@ CPU_PCT=$(calc "($C1 - $C0) / $CLK / $IDLE_S * 100" 2)
 OBJ_SAME=no
 [ "$s0 $g0 $t0" = "$s1 $g1 $t1" ] && OBJ_SAME=yes
 kill -0 "$CTL_PID" 2>/dev/null || die "the controller exited"
-log "idle: etcd writes $ETCD_W, API writes $API_W (audit $W_IDLE), reads $API_R, objects unchanged: $OBJ_SAME"
+log "idle: etcd writes $ETCD_W, API writes $API_W (audit $W_IDLE: $W_KINDS), reads $API_R, objects unchanged: $OBJ_SAME"
 
 # per change, from /metrics: requests the controller made
 per() { calc "$(dreq "$1" "$2" "$3") / $N" 1; }
@@ -236,7 +253,7 @@ verdict() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }' && echo met || ec
 V50=$(verdict "$E_P50" 200); [ "$(verdict "$D_P50" 200)" = met ] || V50="**MISSED**"
 V99=$(verdict "$E_P99" 1000); [ "$(verdict "$D_P99" 1000)" = met ] || V99="**MISSED**"
 [ "$E_N" -ge "$N" ] && [ "$D_N" -ge "$N" ] || { V50="**MISSED** (not every change corrected)"; V99=$V50; }
-VW=met; [ "$ETCD_W" = 0 ] && [ "$API_W" = 0 ] && [ "$W_IDLE" = 0 ] && [ "$OBJ_SAME" = yes ] || VW="**MISSED**"
+VW=met; [ "$ETCD_W" = 0 ] && [ "$W_OTHER" = 0 ] && [ "$OBJ_SAME" = yes ] || VW="**MISSED**"
 T_TOTAL=$(( $(date +%s) - T_START ))
 
 # ------------------------------------------------------------ the section
@@ -259,7 +276,7 @@ client-go's 5 requests/s with a burst of 10, is not what is measured).
 |---|---|---|---|
 | drift -> corrected, p50 | <= 200 ms | etcd $E_P50 ms, Deployment $D_P50 ms | $V50 |
 | drift -> corrected, p99 | <= 1 s | etcd $E_P99 ms, Deployment $D_P99 ms | $V99 |
-| etcd and API writes in steady state | zero | $ETCD_W etcd writes (revision $e0 -> $e1), $API_W API writes by the controller ($W_IDLE in the audit log), the Deployments' and the tuning's resourceVersion/generation unchanged: $OBJ_SAME, over $IDLE_S s | $VW |
+| etcd and API writes in steady state | zero | over $IDLE_S s: $ETCD_W etcd writes (revision $e0 -> $e1); $W_OTHER API writes by the controller (audit log) besides $W_LEASE renewals of its claim Leases (one per workflow kind, every 2 s; $API_W writes in all by its /metrics); the Deployments' and the tuning's resourceVersion/generation unchanged: $OBJ_SAME | $VW |
 
 | drift | changes corrected | min | p50 | p90 | p99 | max | mean | controller requests per change (GET / PUT / PATCH / POST) |
 |---|---|---|---|---|---|---|---|---|
@@ -290,5 +307,5 @@ awk -v f="$section" '
   END { if (!done) { print ""; while ((getline l < f) > 0) print l } }' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT" ||
   die "cannot write $OUT"
 log "done in ${T_TOTAL}s: $OUT"
-printf 'tuning drift -> corrected: etcd p50 %s ms p99 %s ms, Deployment p50 %s ms p99 %s ms (%s / %s); steady state: %s etcd writes, %s API writes (%s)\n' \
-  "$E_P50" "$E_P99" "$D_P50" "$D_P99" "$V50" "$V99" "$ETCD_W" "$API_W" "$VW"
+printf 'tuning drift -> corrected: etcd p50 %s ms p99 %s ms, Deployment p50 %s ms p99 %s ms (%s / %s); steady state: %s etcd writes, %s API writes besides %s Lease renewals (%s)\n' \
+  "$E_P50" "$E_P99" "$D_P50" "$D_P99" "$V50" "$V99" "$ETCD_W" "$W_OTHER" "$W_LEASE" "$VW"

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# tmp comes from the sourcing script:
+# shellcheck disable=SC2154
 # Helpers for the TianqingTuning fault scripts (source after lib.sh and
 # upgrade_lib.sh; $tmp is the script's temporary folder).
 #

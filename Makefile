@@ -195,6 +195,15 @@ bench: deps
 	@[ -z "$(SANITIZE)" ] || { echo "make bench: measure the plain build, not SANITIZE=$(SANITIZE)" >&2; exit 2; }
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@O=$(O) tests/cluster/with-cluster.sh tests/bench/run.sh
+	@O=$(O) tests/cluster/with-cluster.sh tests/bench/tuning_bench.sh
+
+# design.md section 6 for TianqingTuning alone (drift -> corrected, writes
+# when idle); its section of docs/benchmarks.md (make bench runs it too)
+.PHONY: bench-tuning
+bench-tuning: deps
+	@[ -z "$(SANITIZE)" ] || { echo "make bench-tuning: measure the plain build" >&2; exit 2; }
+	@$(MAKE) --no-print-directory all
+	@O=$(O) tests/cluster/with-cluster.sh tests/bench/tuning_bench.sh
 
 # design.md section 6, the SSH copy against scp (root; its own sshd; not in make test)
 .PHONY: bench-ssh

@@ -733,6 +733,9 @@ int etcd__watch_message(etcd__watch_state *st, const char *obj, size_t len,
         st->created = 1;
         if (st->next_rev <= 0)
             st->next_rev = rev + 1;
+        if (st->failed && st->on_open)
+            st->on_open(ud);
+        st->failed = 0;
         if (st->compacted) {
             etcd_event e;
             memset(&e, 0, sizeof(e));

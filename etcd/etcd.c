@@ -595,6 +595,7 @@ int etcd_watch(etcd_client *c, const char *key, const etcd_watch_opts *opts,
         o.backoff_max_s = DEFAULT_BACKOFF_MAX_S;
     memset(&st, 0, sizeof(st));
     st.next_rev = o.start_revision > 0 ? o.start_revision : 0;
+    st.on_open = o.on_open;
     xfer_init(&x, c, ERROR_BODY_CAP);
     for (;;) {
         char *body;
@@ -633,6 +634,7 @@ int etcd_watch(etcd_client *c, const char *key, const etcd_watch_opts *opts,
         double delay = etcd__backoff(o.backoff_initial_s, o.backoff_max_s, failures,
                                      jitter(c));
         failures++;
+        st.failed = 1;
         if (o.on_error)
             o.on_error(ud, &e, failures, delay);
         pause_for(c, delay);

@@ -181,12 +181,20 @@ typedef int (*etcd_watch_fn)(void *ud, const etcd_event *ev);
 typedef void (*etcd_watch_error_fn)(void *ud, const etcd_err *err, int failures,
                                     double delay_s);
 
+/*
+ * Told that a stream is open again (etcd answered "created") after one or
+ * more failed connections: changes made meanwhile are delivered as events,
+ * but a caller that gave up on etcd while it was away can look again.
+ */
+typedef void (*etcd_watch_open_fn)(void *ud);
+
 typedef struct etcd_watch_opts {
     int prefix;                 /* watch every key starting with key */
     int64_t start_revision;     /* deliver changes from this revision; 0 = from now */
     double backoff_initial_s;   /* 0 = 0.1 */
     double backoff_max_s;       /* 0 = 5 */
     etcd_watch_error_fn on_error;   /* may be NULL */
+    etcd_watch_open_fn on_open;     /* may be NULL: open again after a failure */
 } etcd_watch_opts;
 
 /*

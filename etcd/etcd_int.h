@@ -128,6 +128,8 @@ typedef struct etcd__watch_state {
     int created;               /* this connection's watch was created */
     int restart;               /* compacted: reconnect from now, at once */
     int64_t compacted;         /* compact_revision to report once created again */
+    int failed;                /* a connection failed since the last "created" */
+    void (*on_open)(void *ud); /* told at the first "created" after a failure */
 } etcd__watch_state;
 
 /*

@@ -154,6 +154,9 @@ static int read_dep(tqu_tt_run *run, tqu_tt_deploy *d, const char *field, tqu_ou
 {
     k8s_err err;
     char ebuf[1200];
+    /* watched from the first read: a missing Deployment that appears, or
+     * one replaced, re-queues the resource at once */
+    tqu_watch_object(run->ctl, &K8S_DEPLOYMENTS, d->ns, d->name, &TQU_TT_RESOURCE, run->key);
     if (k8s_get(run->ctl->client, &K8S_DEPLOYMENTS, d->ns, d->name, &d->obj, &err)) {
         if (k8s_err_is(&err, "NotFound"))
             tqu_out(o, TQU_OUT_BLOCKED, "DeploymentNotFound", "Deployment %s/%s (%s) not found: check the namespace and name",
@@ -548,11 +551,11 @@ int tqu_tt_upgrade_running(tqu_tt_run *run, char *who, size_t len)
 {
     static const k8s_resource upgrades = { TQU_GROUP, TQU_VERSION_API, "tianqingupgrades", 1 };
     cJSON *list = NULL;
+    const char *uname = NULL;
     k8s_err err;
     char path[512];
     int found = 0;
     snprintf(path, sizeof(path), "/apis/%s/%s/namespaces/%s/tianqingupgrades", TQU_GROUP, TQU_VERSION_API, run->ns);
-    (void)upgrades;
     if (k8s_request(run->ctl->client, "GET", path, NULL, NULL, 0, &list, &err)) {
         cJSON_Delete(list);
         return k8s_err_is(&err, "NotFound") ? 0 : -1;
@@ -562,11 +565,16 @@ int tqu_tt_upgrade_running(tqu_tt_run *run, char *who, size_t len)
         cJSON_ArrayForEach(st, k8s_json_get(u, "status", "steps", NULL)) {
             const char *n = k8s_json_str(st, "name", NULL), *s = k8s_json_str(st, "state", NULL);
             if (n && s && !strcmp(n, "Upgrade") && !strcmp(s, "Running") && !found) {
-                snprintf(who, len, "%s/%s", run->ns, k8s_json_str(u, "metadata", "name", NULL));
+                uname = k8s_json_str(u, "metadata", "name", NULL);
+                snprintf(who, len, "%s/%s", run->ns, uname ? uname : "");
                 found = 1;
             }
         }
     }
+    /* its status changes re-queue the tuning: applied again as soon as
+     * the Upgrade step ends, not at the next re-check */
+    if (found && uname)
+        tqu_watch_object(run->ctl, &upgrades, run->ns, uname, &TQU_TT_RESOURCE, run->key);
     cJSON_Delete(list);
     return found;
 }

@@ -22,8 +22,9 @@ struct tt_thread {
 
 struct tt_watch {
     char key[512];                   /* the owner "namespace/name" */
-    char sig[8192];                  /* what it watches: endpoints, TLS, keys */
+    char sig[TQU_TT_MAX_SETTINGS * (520 + 256 + 2) + 16 * 520 + 300];   /* endpoints, TLS, key=value... */
     char keys[TQU_TT_MAX_SETTINGS][520];
+    char want[TQU_TT_MAX_SETTINGS][256];   /* each key's desired value */
     int nkeys;
     tqu_controller *ctl;
     struct tt_thread th[TQU_TT_MAX_SETTINGS];
@@ -34,22 +35,33 @@ struct tt_watch {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tt_watch *watches;
 
+/* A change of one of the keys re-queues the owner, unless it puts the
+ * desired value (the controller's own correction: nothing to do). */
 static int on_event(void *ud, const etcd_event *ev)
 {
     struct tt_thread *t = ud;
     struct tt_watch *w = t->w;
     int ours = ev->type == ETCD_EVENT_COMPACTED;
     for (int i = 0; !ours && i < w->nkeys; i++)
-        ours = ev->key && !strcmp(ev->key, w->keys[i]);
+        if (ev->key && !strcmp(ev->key, w->keys[i]))
+            ours = ev->type != ETCD_EVENT_PUT || !ev->value || strcmp(ev->value, w->want[i]) != 0;
     if (ours)
         tqu_requeue(w->ctl, &TQU_TT_RESOURCE, w->key);
     return 0;
 }
 
+/* etcd is back after an outage: look again (a deletion waiting for it). */
+static void on_open(void *ud)
+{
+    struct tt_thread *t = ud;
+    tqu_log(TQU_INFO, "etcd watch open again", "key", t->w->key, NULL);
+    tqu_requeue(t->w->ctl, &TQU_TT_RESOURCE, t->w->key);
+}
+
 static void *run_thread(void *ud)
 {
     struct tt_thread *t = ud;
-    etcd_watch_opts opts = { .prefix = 1 };
+    etcd_watch_opts opts = { .prefix = 1, .on_open = on_open };
     etcd_err e;
     memset(&e, 0, sizeof(e));
     int rc = etcd_watch(t->c, t->prefix, &opts, on_event, t, &e);
@@ -117,10 +129,13 @@ int tqu_tt_watch_ensure(tqu_tt_run *run)
     for (size_t i = 0; i < run->spec.n_endpoints; i++)
         off += (size_t)snprintf(w->sig + off, sizeof(w->sig) - off, "%s,", run->spec.endpoints[i]);
     off += (size_t)snprintf(w->sig + off, sizeof(w->sig) - off, "|%s|", run->spec.tls_secret);
-    for (int i = 0; i < run->nset && off < sizeof(w->sig); i++)
+    for (int i = 0; i < run->nset; i++)
         if (run->set[i].kind == TQU_TT_ETCD) {
+            snprintf(w->want[w->nkeys], sizeof(w->want[0]), "%s", run->set[i].desired);
             snprintf(w->keys[w->nkeys++], sizeof(w->keys[0]), "%s", run->set[i].key);
-            off += (size_t)snprintf(w->sig + off, sizeof(w->sig) - off, "%s,", run->set[i].key);
+            if (off < sizeof(w->sig))
+                off += (size_t)snprintf(w->sig + off, sizeof(w->sig) - off, "%s=%s,", run->set[i].key,
+                                        run->set[i].desired);
         }
     if (!w->nkeys) {
         free(w);

@@ -35,7 +35,8 @@ ec() {
     etcdctl --endpoints "http://127.0.0.1:$cport" --command-timeout=5s "$@"
 }
 get() { ec get "$1" --print-value-only 2>/dev/null; }
-has() { [ "$(ec get "$1" --count-only 2>/dev/null)" = 1 ]; }
+# etcdctl 3.4 has no --count-only: the count of the JSON answer
+has() { [ "$(ec get "$1" -w json 2>/dev/null | jq '.count // 0')" = 1 ]; }
 export cport
 export -f ec get
 e2e_eventually 20 ec endpoint health

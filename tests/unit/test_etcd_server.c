@@ -435,7 +435,7 @@ struct watcher {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct seen ev[MAXEV];
-    int n, errors, done, rc;
+    int n, errors, opens, done, rc;
     etcd_err err;
 };
 
@@ -469,6 +469,14 @@ static void w_error(void *ud, const etcd_err *err, int failures, double delay)
     pthread_mutex_unlock(&w->mu);
 }
 
+static void w_open(void *ud)
+{
+    struct watcher *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->opens++;
+    pthread_mutex_unlock(&w->mu);
+}
+
 static void *w_main(void *arg)
 {
     struct watcher *w = arg;
@@ -492,6 +500,7 @@ static struct watcher *watch_start(const struct server *s, const char *key, int6
     w->o.prefix = 1;
     w->o.start_revision = from;
     w->o.on_error = w_error;
+    w->o.on_open = w_open;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     assert_int_equal(pthread_create(&w->th, NULL, w_main, w), 0);
@@ -794,6 +803,7 @@ static void test_watch_survives_restart(void **state)
     settle();
     assert_int_equal(etcdctl(&plain, out, sizeof(out), "put", "t/r/a", "1", NULL), 0);
     assert_int_equal(watch_wait(w, 1, 2.0), 1);
+    assert_int_equal(w->opens, 0);      /* the first stream is not "open again" */
     server_stop(&plain);
     t0 = test_now();
     assert_int_equal(server_start(&plain), 0);
@@ -814,6 +824,7 @@ static void test_watch_survives_restart(void **state)
     for (int i = 1; i < 4; i++)
         assert_true(w->ev[i].rev == w->ev[i - 1].rev + 1);
     assert_true(w->errors >= 1);
+    assert_true(w->opens >= 1);         /* told that it is open again */
     fprintf(stderr, "# watch reconnected after %d failed attempts\n", w->errors);
     watch_stop(w);
 }

@@ -48,6 +48,8 @@ static const char *const known_phases[] = {
 #define MAX_RESOURCES 16
 #define MAX_CODES 24
 #define MAX_PHASES (NKNOWN_PHASES + 8)
+#define MAX_FAMILIES 8
+#define MAX_SERIES 512
 
 typedef struct name_slot {
     char name[TQU_METRICS_NAME_MAX + 1];
@@ -76,6 +78,15 @@ typedef struct state {
     int nphases;                            /* >= NKNOWN_PHASES */
     name_slot phase[MAX_PHASES];
     long phase_count[MAX_PHASES + 1];       /* last: "other" */
+
+    int nfamilies;                          /* the workflows' labelled counters */
+    const tqu_counter_family *family[MAX_FAMILIES];
+    int nseries;
+    struct series {
+        int family;
+        name_slot value[3];
+        uint64_t count;
+    } series[MAX_SERIES];
 } state;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -192,6 +203,67 @@ void tqu_metrics_watch_relist(const char *resource)
 {
     pthread_mutex_lock(&lock);
     st.relists[slot_of(st.resource, &st.nresources, MAX_RESOURCES, resource)]++;
+    pthread_mutex_unlock(&lock);
+}
+
+/* The index of fam, registered now if new; -1 when there is no room. Lock held. */
+static int family_locked(const tqu_counter_family *fam)
+{
+    for (int i = 0; i < st.nfamilies; i++)
+        if (st.family[i] == fam)
+            return i;
+    if (st.nfamilies == MAX_FAMILIES)
+        return -1;
+    st.family[st.nfamilies] = fam;
+    return st.nfamilies++;
+}
+
+void tqu_metrics_register(const tqu_counter_family *fam)
+{
+    pthread_mutex_lock(&lock);
+    (void)family_locked(fam);
+    pthread_mutex_unlock(&lock);
+}
+
+/* The series of family f with those values: found, or added while there is
+ * room (the last MAX_FAMILIES places are kept for the "other" series, so
+ * one always fits); -1 when none. Lock held. */
+static int series_locked(int f, const name_slot *want, int reserve)
+{
+    for (int i = 0; i < st.nseries; i++)
+        if (st.series[i].family == f && !memcmp(st.series[i].value, want, sizeof(st.series[i].value)))
+            return i;
+    if (st.nseries >= MAX_SERIES - (reserve ? MAX_FAMILIES : 0))
+        return -1;
+    st.series[st.nseries].family = f;
+    memcpy(st.series[st.nseries].value, want, sizeof(st.series[st.nseries].value));
+    st.series[st.nseries].count = 0;
+    return st.nseries++;
+}
+
+void tqu_metrics_count(const tqu_counter_family *fam, const char *v0, const char *v1, const char *v2)
+{
+    const char *in[3] = { v0, v1, v2 };
+    name_slot want[3];
+    int f, i = -1;
+
+    memset(want, 0, sizeof(want));
+    for (int l = 0; l < 3; l++)
+        if (fam->labels[l])
+            snprintf(want[l].name, sizeof(want[l].name), "%s", in[l] ? in[l] : "");
+    pthread_mutex_lock(&lock);
+    f = family_locked(fam);
+    if (f >= 0)
+        i = series_locked(f, want, 1);
+    if (f >= 0 && i < 0) {
+        memset(want, 0, sizeof(want));      /* series compare whole slots */
+        for (int l = 0; l < 3; l++)
+            if (fam->labels[l])
+                snprintf(want[l].name, sizeof(want[l].name), "other");
+        i = series_locked(f, want, 0);
+    }
+    if (i >= 0)
+        st.series[i].count++;
     pthread_mutex_unlock(&lock);
 }
 
@@ -543,6 +615,25 @@ int tqu_metrics_render(k8s_buf *out)
     }
     if (s->phase_count[MAX_PHASES])
         put(&w, "tqu_upgrades{phase=\"other\"} %ld\n", s->phase_count[MAX_PHASES]);
+
+    for (int f = 0; f < s->nfamilies; f++) {
+        const tqu_counter_family *fam = s->family[f];
+        put_family(&w, fam->name, "counter", fam->help);
+        for (int i = 0; i < s->nseries; i++) {
+            if (s->series[i].family != f)
+                continue;
+            put(&w, "%s", fam->name);
+            for (int l = 0, n = 0; l < 3; l++) {
+                if (!fam->labels[l])
+                    continue;
+                put(&w, "%s%s=\"", n++ ? "," : "{", fam->labels[l]);
+                put_label_value(&w, s->series[i].value[l].name);
+                put(&w, "\"");
+            }
+            put(&w, "%s %" PRIu64 "\n", fam->labels[0] || fam->labels[1] || fam->labels[2] ? "}" : "",
+                s->series[i].count);
+        }
+    }
 
     if (cpu >= 0) {
         put_family(&w, "process_cpu_seconds_total", "counter",

@@ -90,6 +90,25 @@ typedef struct tqu_phase_count {
 void tqu_metrics_set_phase_counts(const tqu_phase_count *counts, size_t n);
 
 /*
+ * A counter family a workflow exports, with up to three labels, e.g.
+ *   static const tqu_counter_family drift = { "tqu_tuning_drift_corrections_total",
+ *       "Settings ... put back.", { "namespace", "name", "item" } };
+ * tqu_metrics_register makes the family appear (HELP and TYPE, no series)
+ * before its first count; tqu_metrics_count adds 1 to the series of those
+ * label values (one per label; values longer than TQU_METRICS_NAME_MAX are
+ * cut). Up to 8 families and 512 series in all: past that a count goes to
+ * the family's series whose values are all "other". The family must
+ * outlive the process's metrics (a static).
+ */
+typedef struct tqu_counter_family {
+    const char *name;
+    const char *help;
+    const char *labels[3];    /* unused ones NULL */
+} tqu_counter_family;
+void tqu_metrics_register(const tqu_counter_family *fam);
+void tqu_metrics_count(const tqu_counter_family *fam, const char *v0, const char *v1, const char *v2);
+
+/*
  * Append the text exposition (format 0.0.4) of every series to out.
  * Returns 0, or K8S_ENOMEM / K8S_ETOOBIG (out's cap) with out's content
  * (len and text) as it was. Safe to call from any thread, concurrently with recording: it

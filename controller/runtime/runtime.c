@@ -364,6 +364,8 @@ int tqu_controller_run(const tqu_options *opts, const k8s_config *cfg, k8s_clien
         struct tqu_kind *k = &ctl.kinds[i];
         k->ctl = &ctl;
         k->rec = recs[i];
+        for (const tqu_counter_family *const *m = recs[i]->metrics; m && *m; m++)
+            tqu_metrics_register(*m);
         ctl.nkinds++;
         k8s_informer_opts io = {
             .resource = recs[i]->resource,

@@ -54,6 +54,9 @@ typedef struct tqu_reconciler {
     /* Optional: stop the workflow's own threads that call tqu_requeue
      * (called once at shutdown, after the worker, before the queue goes). */
     void (*stop)(void);
+    /* Optional, NULL-terminated: the workflow's labelled counters, shown
+     * in /metrics from the start (before their first count). */
+    const tqu_counter_family *const *metrics;
 } tqu_reconciler;
 
 struct tqu_kind;       /* one registered reconciler and its informer */

@@ -35,6 +35,19 @@ int tqu_tt_keep(tqu_tt_run *run, tqu_outcome *o, tqu_outcome *w, int *in_window,
     return tqu_tt_correct(run, *in_window, o, what, wlen);
 }
 
+const tqu_counter_family tqu_tt_drift_metric = {
+    "tqu_tuning_drift_corrections_total",
+    "Settings a TianqingTuning found changed outside the controller and put back (item: status.items[].name).",
+    { "namespace", "name", "item" },
+};
+
+void tqu_tt_count_drift(const tqu_tt_run *run)
+{
+    for (int i = 0; i < run->nset; i++)
+        if (run->set[i].corrected)
+            tqu_metrics_count(&tqu_tt_drift_metric, run->ns, run->name, run->set[i].name);
+}
+
 void tqu_tt_step_apply(tqu_job *job, tqu_outcome *o)
 {
     tqu_tt_run *run = (tqu_tt_run *)job;

@@ -398,6 +398,8 @@ int tqu_tt_correct(tqu_tt_run *run, int deploys, tqu_outcome *o, char *what, siz
     int n = 0;
     etcd_err e;
     what[0] = '\0';
+    for (int i = 0; i < run->nset; i++)
+        run->set[i].corrected = 0;
     for (int i = 0; i < run->nset; i++) {
         tqu_tt_setting *s = &run->set[i];
         if (s->kind != TQU_TT_ETCD || applied(s))
@@ -415,6 +417,7 @@ int tqu_tt_correct(tqu_tt_run *run, int deploys, tqu_outcome *o, char *what, siz
         tqu_log(TQU_INFO, "etcd key set", "key", run->key, "etcdKey", s->key, "value", s->desired, NULL);
         cat(what, wlen, "%s%s = %s", s->key, s->desired);
         s->present = 1;
+        s->corrected = 1;
         snprintf(s->observed, sizeof(s->observed), "%s", s->desired);
         n++;
     }
@@ -428,6 +431,7 @@ int tqu_tt_correct(tqu_tt_run *run, int deploys, tqu_outcome *o, char *what, siz
         tqu_log(TQU_INFO, "Deployment argument set", "key", run->key, "target", s->target, "arg", s->desired, NULL);
         cat(what, wlen, "%s%s: %s", s->target, s->desired);
         s->present = 1;
+        s->corrected = 1;
         snprintf(s->observed, sizeof(s->observed), "%s", s->desired);
         d->changes = 1;
         /* the next argument of the same Deployment is tested against what

@@ -123,6 +123,7 @@ static void settled(tqu_job *job, tqu_result *res)
         long long d = k8s_json_int(run->status, 0, "drifted", NULL) + n;
         k8s_json_put(run->status, "drifted", cJSON_CreateNumber((double)d));
         tqu_log(TQU_INFO, "drift corrected", "key", run->key, "what", what, NULL);
+        tqu_tt_count_drift(run);
     }
     tqu_tt_items_update(run, NULL);
     if (tqu_job_write_status(job) == 0 && n > 0)
@@ -177,6 +178,8 @@ static const tqu_step steps[TQU_TT_STEP_COUNT] = {
         tqu_tt_step_verify, NULL, 0 },
 };
 
+static const tqu_counter_family *const drift_metrics[] = { &tqu_tt_drift_metric, NULL };
+
 const tqu_workflow tqu_tuning_workflow = {
     .rec = {
         .kind = "TianqingTuning",
@@ -184,6 +187,7 @@ const tqu_workflow tqu_tuning_workflow = {
         .reconcile = tqu_engine_reconcile,
         .workflow = &tqu_tuning_workflow,
         .stop = stop,
+        .metrics = drift_metrics,
     },
     .steps = steps,
     .nsteps = TQU_TT_STEP_COUNT,

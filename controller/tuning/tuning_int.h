@@ -37,6 +37,7 @@ typedef struct tqu_tt_setting {
     /* what resolve found */
     int present;
     char observed[1024];      /* value, or the whole argument; "" when absent */
+    int corrected;            /* set by the last tqu_tt_correct */
 } tqu_tt_setting;
 
 typedef struct tqu_tt_deploy {
@@ -88,6 +89,11 @@ int tqu_tt_correct(tqu_tt_run *run, int deploys, tqu_outcome *o, char *what, siz
  * correct it: Deployment arguments only inside spec.window (*in_window; *w
  * the window's outcome when outside). Returns as tqu_tt_correct. */
 int tqu_tt_keep(tqu_tt_run *run, tqu_outcome *o, tqu_outcome *w, int *in_window, char *what, size_t wlen);
+/* apply.c: the settings the last tqu_tt_keep corrected were drift (changed
+ * outside the controller, not a first apply): counted in
+ * tqu_tuning_drift_corrections_total{namespace,name,item}. */
+extern const tqu_counter_family tqu_tt_drift_metric;
+void tqu_tt_count_drift(const tqu_tt_run *run);
 /* Put every original back (deletion): 0 done, -1 with o. */
 int tqu_tt_restore(tqu_tt_run *run, tqu_outcome *o, char *what, size_t wlen);
 /* 0 inside spec.window (or none); else o Waiting, -1. */

@@ -28,6 +28,7 @@ void tqu_tt_step_verify(tqu_job *job, tqu_outcome *o)
         if (n > 0) {
             long long d = k8s_json_int(run->status, 0, "drifted", NULL) + n;
             k8s_json_put(run->status, "drifted", cJSON_CreateNumber((double)d));
+            tqu_tt_count_drift(run);
             tqu_tt_items_update(run, NULL);
             tqu_event(run, "Warning", "TuningRestored", "changed back while the rollouts ran, set again: %s", what);
             tqu_out(o, TQU_OUT_RUNNING, "WaitingForRollout", "%d settings changed back and set again: %s", n, what);

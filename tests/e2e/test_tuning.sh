@@ -179,6 +179,17 @@ e2e_eq "a removed -control.type=config is added back; -port=9090 left as the per
   '["-config.ns=styx","-port=9090","-control.type=config"]' "$(args styx-file-assessment-go)"
 e2e_eventually 10 bash -c "[ \"\$(kubectl -n $ns get tqt remedies -o jsonpath='{.status.drifted}')\" -ge 3 ]"
 e2e_match "status.drifted counts the corrections" "^[3-9]$" "$(kubectl -n "$ns" get tqt remedies -o jsonpath='{.status.drifted}')"
+# /metrics: the counter the TianqingTuningDrifted alert reads, one series a setting
+mport=$(grep -m1 '"msg":"serving /healthz' "$UP_DIR/ctl.log" | jq -r .port)
+curl -fsS "http://127.0.0.1:$mport/metrics" > "$UP_DIR/metrics.txt" 2>/dev/null
+item=$(kubectl -n "$ns" get tqt remedies -o json |
+  jq -r '.status.items[] | select(.target == "etcd:da.skylar.rate_limit.max_request_per_unit") | .name')
+e2e_eq "tqu_tuning_drift_corrections_total: one series per corrected setting" \
+  "tqu_tuning_drift_corrections_total{namespace=\"$ns\",name=\"remedies\",item=\"$item\"} 1" \
+  "$(grep -F "item=\"$item\"}" "$UP_DIR/metrics.txt")"
+e2e_eq "tqu_tuning_drift_corrections_total: the corrections add up to status.drifted" \
+  "$(kubectl -n "$ns" get tqt remedies -o jsonpath='{.status.drifted}')" \
+  "$(awk '/^tqu_tuning_drift_corrections_total\{/ { n += $NF } END { print n + 0 }' "$UP_DIR/metrics.txt")"
 # put the person's change back as it was, so the restore below is exact
 kubectl -n "$apps" patch deploy styx-file-assessment-go --type=json \
   -p '[{"op":"replace","path":"/spec/template/spec/containers/0/args","value":["-config.ns=styx","-port=8080","-control.type=config"]}]' >/dev/null

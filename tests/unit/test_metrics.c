@@ -485,6 +485,64 @@ static void test_concurrent_recording_and_rendering(void **state)
     k8s_buf_release(&b);
 }
 
+/* A workflow's labelled counter: shown once registered (no series), one
+ * series per label values, values escaped, bounded with an "other" series. */
+static const tqu_counter_family drift = {
+    "tqu_test_drift_corrections_total", "Settings put back.", { "namespace", "name", "item" },
+};
+static const tqu_counter_family plain = { "tqu_test_plain_total", "No labels.", { NULL } };
+
+static void test_workflow_counters(void **state)
+{
+    char item[32];
+    k8s_buf b;
+    prom_doc d = { 0 };
+    (void)state;
+
+    tqu_metrics_register(&drift);
+    tqu_metrics_register(&drift);           /* twice: one family */
+    render_parse(&b, &d);
+    assert_type(&d, "tqu_test_drift_corrections_total", "counter");
+    assert_null(prom_find(&d, "tqu_test_drift_corrections_total", NULL));
+    assert_int_equal(strstr(strstr(b.data, "# TYPE tqu_test_drift_corrections_total") + 1,
+                            "# TYPE tqu_test_drift_corrections_total") == NULL, 1);
+    prom_doc_release(&d);
+    k8s_buf_release(&b);
+
+    tqu_metrics_count(&drift, "ns-a", "remedies", "global.maxRequestPerUnit");
+    tqu_metrics_count(&drift, "ns-a", "remedies", "global.maxRequestPerUnit");
+    tqu_metrics_count(&drift, "ns-a", "remedies", "edge2.maxClients");
+    tqu_metrics_count(&drift, "ns-b", "q\"uote", "x\ny");
+    tqu_metrics_count(&plain, NULL, NULL, NULL);     /* registered at its first count */
+    render_parse(&b, &d);
+    VALUE(&d, 2, "tqu_test_drift_corrections_total", "namespace", "ns-a", "name", "remedies",
+          "item", "global.maxRequestPerUnit", NULL);
+    VALUE(&d, 1, "tqu_test_drift_corrections_total", "namespace", "ns-a", "name", "remedies",
+          "item", "edge2.maxClients", NULL);
+    VALUE(&d, 1, "tqu_test_drift_corrections_total", "namespace", "ns-b", "name", "q\"uote",
+          "item", "x\ny", NULL);
+    assert_non_null(strstr(b.data, "\ntqu_test_drift_corrections_total{namespace=\"ns-a\",name=\"remedies\","
+                                   "item=\"global.maxRequestPerUnit\"} 2\n"));
+    assert_non_null(strstr(b.data, "\ntqu_test_plain_total 1\n"));
+    prom_doc_release(&d);
+    k8s_buf_release(&b);
+
+    /* bounded: 512 series in all, the last 8 places kept for "other" */
+    for (int i = 0; i < 600; i++) {
+        snprintf(item, sizeof(item), "item%03d", i);
+        tqu_metrics_count(&drift, "ns-c", "many", item);
+    }
+    render_parse(&b, &d);
+    /* 4 series so far (3 drift, 1 plain): 504 - 4 = 500 new ones fit */
+    VALUE(&d, 1, "tqu_test_drift_corrections_total", "namespace", "ns-c", "name", "many", "item", "item499", NULL);
+    assert_null(prom_find(&d, "tqu_test_drift_corrections_total", "namespace", "ns-c", "name", "many", "item", "item500", NULL));
+    VALUE(&d, 100, "tqu_test_drift_corrections_total", "namespace", "other", "name", "other", "item", "other", NULL);
+    VALUE(&d, 2, "tqu_test_drift_corrections_total", "namespace", "ns-a", "name", "remedies",
+          "item", "global.maxRequestPerUnit", NULL);
+    prom_doc_release(&d);
+    k8s_buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,6 +551,7 @@ int main(void)
         cmocka_unit_test_setup(test_label_escaping, setup),
         cmocka_unit_test_setup(test_parser_rejects, setup),
         cmocka_unit_test_setup(test_tables_are_bounded, setup),
+        cmocka_unit_test_setup(test_workflow_counters, setup),
         cmocka_unit_test_setup(test_render_appends_and_fails_cleanly, setup),
         cmocka_unit_test_setup(test_concurrent_recording_and_rendering, setup),
     };

@@ -60,10 +60,54 @@ static void set_num(cJSON *e, const char *k, double v)
         k8s_json_put(e, k, cJSON_CreateNumber(v));
 }
 
+/* <dir>/loaded.<host>: written once docker load succeeded there. The disk
+ * record survives a status write lost to a conflict (re-decided from the
+ * object as stored), so a machine is never loaded twice for that. */
+static void marker_path(const tqu_ap_run *run, const char *host, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/loaded.%s", run->dir, host);
+}
+
 static int is_loaded(tqu_ap_run *run, const char *host)
 {
-    const char *r = k8s_json_str(machine_entry(run, host), "result", NULL);
-    return r && !strcmp(r, "Loaded");
+    char m[PATH_MAX + 320];
+    cJSON *e = machine_entry(run, host);
+    const char *r = k8s_json_str(e, "result", NULL);
+    if (r && !strcmp(r, "Loaded"))
+        return 1;
+    marker_path(run, host, m, sizeof(m));
+    if (!tqu__ap_is_file(m))
+        return 0;
+    /* "<sha256> <bytes>" of the archive loaded there (remote machines) */
+    k8s_buf b;
+    char sha[65], err[PATH_MAX + 256];
+    unsigned long long bytes;
+    k8s_buf_init(&b, 256);
+    if (tqu_read_file(m, 256, &b, err, sizeof(err)) == 0 && sscanf(b.data, "%64s %llu", sha, &bytes) == 2 &&
+        strcmp(sha, "-")) {
+        set_str(e, "sha256", sha);
+        set_num(e, "bytesSent", (double)bytes);
+        set_num(e, "bytesTotal", (double)bytes);
+    }
+    k8s_buf_release(&b);
+    set_str(e, "result", "Loaded");
+    set_str(e, "message", "docker load done (recorded in the request's folder)");
+    return 1;
+}
+
+/* Record a machine as loaded, on disk first, then in status. */
+static void mark_loaded(tqu_ap_run *run, const char *host, const char *sha, unsigned long long bytes,
+                        const char *msg)
+{
+    char m[PATH_MAX + 320], err[PATH_MAX + 256], text[128];
+    int n = snprintf(text, sizeof(text), "%s %llu\n", sha, bytes);
+    marker_path(run, host, m, sizeof(m));
+    if (tqu_write_file_atomic(m, text, (size_t)n, 0600, err, sizeof(err)))
+        tqu_log(TQU_WARN, "cannot record the load on disk", "key", run->key, "error", err, NULL);
+    cJSON *e = machine_entry(run, host);
+    set_str(e, "result", "Loaded");
+    set_str(e, "message", msg);
+    tqu_job_write_status((tqu_job *)run);
 }
 
 static double mono(void)
@@ -114,9 +158,7 @@ static void load_local(tqu_ap_run *run, const char *images, tqu_outcome *o)
         set_str(e, "message", res.tail);
         return;
     }
-    set_str(e, "result", "Loaded");
-    set_str(e, "message", "docker load done");
-    tqu_job_write_status((tqu_job *)run);
+    mark_loaded(run, "local", "-", 0, "docker load done");
 }
 
 /* The machines' known_hosts text from the ConfigMap (key known_hosts). */
@@ -287,10 +329,8 @@ static void load_remote(tqu_ap_run *run, const tqu_ap_machine *m, const char *im
                 xr.exit_status, xr.err);
         goto out;
     }
-    set_str(e, "result", "Loaded");
-    set_str(e, "message", ur.already_there ? "the archive was there already (sha256 checked); docker load done"
-                                           : "archive sent (sha256 checked); docker load done");
-    tqu_job_write_status((tqu_job *)run);
+    mark_loaded(run, host, ur.sha256, (unsigned long long)ur.total, ur.already_there ? "the archive was there already (sha256 checked); docker load done"
+                                            : "archive sent (sha256 checked); docker load done");
     tqu_log(TQU_INFO, "images loaded", "key", run->key, "host", host, NULL);
 out:
     tqu_ssh_exec_result_release(&xr);

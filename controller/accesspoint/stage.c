@@ -20,6 +20,8 @@ void tqu__ap_step_stage(tqu_job *job, tqu_outcome *o)
         tqu_out(o, TQU_OUT_FAILED, "TemplateNotConverted", "status.template is not set: ConvertTemplate did not finish");
         return;
     }
+    if (tqu__ap_confine(run, "status.template", t, o))
+        return;
     tqu__ap_plan_client(run, pc, sizeof(pc));
     tqu__ap_new_saas(run, saas, sizeof(saas));
     snprintf(src, sizeof(src), "%s%s", pc, base);

@@ -117,7 +117,10 @@ for side in local remote; do
 #!/bin/sh
 echo "\$*" >> $rec/docker.$side
 date +%T.%N >> $rec/docker.$side.when
-case \$1 in load) sha256sum "\$3" | cut -d' ' -f1 >> $rec/docker.$side.sha ;; esac
+case \$1 in
+load) sha256sum "\$3" | cut -d' ' -f1 >> $rec/docker.$side.sha ;;
+ps) [ "\$2" = -aq ] && printf 'c1\\nc2\\n' || printf 'CONTAINER ID   IMAGE\\nc1   old/console\\nc2   old/proxy\\n' ;;
+esac
 EOF
   chmod 0755 "$d/docker"
 done
@@ -328,6 +331,16 @@ EOF
 check_state 60 old "Blocked LegacyDockerAccessPoint" "below 10.3.0.3201: Blocked LegacyDockerAccessPoint"
 e2e_check "the legacy install folder is untouched" test -f "$tmp/legacy/docker-compose.yml"
 e2e_eq "no docker rm, no docker ps" "" "$(grep -E '^(rm|ps)' "$rec/docker.local")"
+# confirmed: containers listed and removed, the folder (vendor layout) removed,
+# docker restarted, Blocked RedeployRequired
+printf '#!/bin/sh\necho "$*" >> %s/systemctl\n' "$rec" > "$tmp/bin/systemctl"; chmod 0755 "$tmp/bin/systemctl"
+kubectl -n "$ns" patch tqap old --type=merge -p '{"spec":{"legacy":{"confirmUninstall":true}}}' >/dev/null
+check_state 60 old "Blocked RedeployRequired" "confirmUninstall: Blocked RedeployRequired"
+oldfolder=$(kubectl -n "$ns" get tqap old -o jsonpath='{.status.folder}')
+e2e_eq "the container list is kept" "CONTAINER ID   IMAGE|c1   old/console|c2   old/proxy" "$(paste -sd'|' "$oldfolder/containers.txt")"
+e2e_eq "docker rm -f of every container" "rm -f c1 c2" "$(grep '^rm' "$rec/docker.local")"
+e2e_check "the install folder (vendor layout) is removed" test ! -e "$tmp/legacy"
+e2e_eq "docker restarted once" "restart docker" "$(cat "$rec/systemctl")"
 echo "# test_accesspoint took $(( $(date +%s) - T0 )) s"
 e2e_summary
 exit $?

@@ -329,8 +329,15 @@ static void load_remote(tqu_ap_run *run, const tqu_ap_machine *m, const char *im
                 xr.exit_status, xr.err);
         goto out;
     }
-    mark_loaded(run, host, ur.sha256, (unsigned long long)ur.total, ur.already_there ? "the archive was there already (sha256 checked); docker load done"
-                                            : "archive sent (sha256 checked); docker load done");
+    char done[256];
+    if (ur.already_there)
+        snprintf(done, sizeof(done), "the archive was there already (sha256 checked); docker load done");
+    else if (ur.resumed_from)
+        snprintf(done, sizeof(done), "archive sent, resumed from byte %llu (sha256 checked); docker load done",
+                 (unsigned long long)ur.resumed_from);
+    else
+        snprintf(done, sizeof(done), "archive sent (sha256 checked); docker load done");
+    mark_loaded(run, host, ur.sha256, (unsigned long long)ur.total, done);
     tqu_log(TQU_INFO, "images loaded", "key", run->key, "host", host, NULL);
 out:
     tqu_ssh_exec_result_release(&xr);

@@ -280,8 +280,19 @@ check_state 60 ap "Blocked ConnectionDropped" "a connection dropped mid-transfer
 e2e_check "no half-done state: no archive there (only its .part)" test ! -e "$remote/$to/skylar_linux_console_images.tar"
 e2e_eq "docker load did not run there" 0 "$(lines "$rec/docker.remote")"
 
+# kill -9 of the controller in the middle of the resumed copy: restarted, it
+# goes on from the .part; nothing is loaded twice
+before=$(stat -c %s "$part" 2>/dev/null || echo 0)
 bump 62m
+if e2e_eventually 60 bash -c "[ \$(stat -c %s '$part' 2>/dev/null || echo 0) -gt $((before + 1048576)) ]"; then
+  up_stop ctl KILL
+  e2e_ok "the copy resumed from the .part ($before bytes)"
+else
+  e2e_not_ok "the copy resumed from the .part ($before bytes)" "$(state ap)"
+fi
+kill_below "$sshd_pid"
 rm -f "$tmp/slow"
+start_ctl || e2e_not_ok "controller restarted"
 check_state 120 ap "Failed FixsvcChecksumMismatch" "the upload resumes; then fixsvc.sh with a wrong md5: Failed FixsvcChecksumMismatch"
 sum=$(sha256sum "$new/tq_saas/skylar_linux_console_images.tar" | cut -d' ' -f1)
 e2e_eq "the archive arrived intact (sha256)" "$sum" "$(sha256sum "$remote/$to/skylar_linux_console_images.tar" | cut -d' ' -f1)"
@@ -290,6 +301,9 @@ e2e_eq "docker load ran there once, on that archive" "1 $sum" "$(lines "$rec/doc
 e2e_eq "status.machines[]: Loaded, every byte sent" "Loaded $(stat -c %s "$new/tq_saas/skylar_linux_console_images.tar")" \
   "$(machine "127.0.0.1:$sport" result) $(machine "127.0.0.1:$sport" bytesSent)"
 e2e_check "fixsvc.sh whose md5 does not match was never run" test ! -e "$rec/fixsvc.calls"
+e2e_match "after kill -9 mid-copy the copy went on from its .part" "^archive sent, resumed from byte [1-9][0-9]* " \
+  "$(machine "127.0.0.1:$sport" message)"
+e2e_eq "docker load here still ran once" 1 "$(lines "$rec/docker.local")"
 
 # the right md5: it runs, the Service gets 30083; kill -9 while the installer runs
 kubectl -n "$ns" patch tqap ap --type=merge -p "{\"spec\":{\"fixsvc\":{\"md5\":\"$fix_md5\"}}}" >/dev/null

@@ -59,6 +59,14 @@ void tqu__ap_step_cdn(tqu_job *job, tqu_outcome *o);        /* cdn.c */
 void tqu__ap_step_install(tqu_job *job, tqu_outcome *o);    /* install.c */
 void tqu__ap_step_verify(tqu_job *job, tqu_outcome *o);     /* verify.c */
 
+/* Their entries of status.plan (plan.c). */
+int tqu__ap_plan_extract(tqu_job *job, cJSON *plan);
+int tqu__ap_plan_images(tqu_job *job, cJSON *plan);
+int tqu__ap_plan_proxy(tqu_job *job, cJSON *plan);
+int tqu__ap_plan_cdn(tqu_job *job, cJSON *plan);
+int tqu__ap_plan_install(tqu_job *job, cJSON *plan);
+int tqu__ap_plan_legacy(tqu_job *job, cJSON *plan);
+
 /* install.c: 1 while the installer started for this request runs. */
 int tqu__ap_installer_running(tqu_ap_run *run);
 

@@ -69,6 +69,25 @@ int tqu__ap_confine(tqu_ap_run *run, const char *field, const char *path, tqu_ou
     return -1;
 }
 
+/* The legacy install folder: inside the allowed roots, or, while the
+ * controller runs with the default root only (/qaxdata), inside /data01
+ * too, where the Docker-based access point lives (design.md section 8). */
+static int confine_legacy(tqu_ap_run *run, tqu_outcome *o)
+{
+    const tqu_roots *r = &run->ctl->opts->allowed_roots;
+    char why[PATH_MAX + 256];
+    tqu_roots d;
+    int ok = 0;
+
+    if (r->n == 1 && !strcmp(r->given[0], "/qaxdata")) {
+        tqu_roots_init(&d);
+        ok = tqu_roots_add(&d, "/data01", why, sizeof(why)) == 0 &&
+             tqu_roots_check(&d, run->spec.legacy_dir, 0, NULL, 0, why, sizeof(why)) == 0;
+        tqu_roots_release(&d);
+    }
+    return ok ? 0 : tqu__ap_confine(run, "spec.legacy.installDir", run->spec.legacy_dir, o);
+}
+
 int tqu__ap_confine_spec(tqu_ap_run *run, tqu_outcome *o)
 {
     const tqu_ap_spec *sp = &run->spec;
@@ -78,7 +97,7 @@ int tqu__ap_confine_spec(tqu_ap_run *run, tqu_outcome *o)
         (run->dir[0] && tqu__ap_confine(run, "spec.backupDir (the request's folder)", run->dir, o)))
         return -1;
     if (sp->legacy)
-        return tqu__ap_confine(run, "spec.legacy.installDir", sp->legacy_dir, o);
+        return confine_legacy(run, o);
     if (tqu__ap_confine(run, "spec.packages.root", sp->packages_root, o))
         return -1;
     tqu__ap_new_dir(run, p, sizeof(p));

@@ -11,24 +11,28 @@
 #include "host/fsutil.h"
 #include "ap_int.h"
 
-/* The 32 hex digits the file name ends with, before its extensions. */
+/* The 32 hex digits the file name ends with, before its extensions
+ * ("node-10.7.0.2800-<md5>.tar.gz"): the rightmost run of exactly 32 hex
+ * digits followed by a '.' or the end. */
 static int md5_from_name(const char *path, char out[33])
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    size_t n = strcspn(base, ".");
-    for (size_t end = n; end >= 32; end--) {
+    size_t len = strlen(base);
+    for (size_t end = len; end >= 32; end--) {
         size_t i;
+        if (end < len && base[end] != '.')
+            continue;
+        if (end > 32 && isxdigit((unsigned char)base[end - 33]))
+            continue;
         for (i = end - 32; i < end && isxdigit((unsigned char)base[i]); i++)
             ;
-        if (i == end && (end - 32 == 0 || !isxdigit((unsigned char)base[end - 33]))) {
-            for (i = 0; i < 32; i++)
-                out[i] = (char)tolower((unsigned char)base[end - 32 + i]);
-            out[32] = '\0';
-            return 0;
-        }
-        if (end == 32)
-            break;
+        if (i != end)
+            continue;
+        for (i = 0; i < 32; i++)
+            out[i] = (char)tolower((unsigned char)base[end - 32 + i]);
+        out[32] = '\0';
+        return 0;
     }
     return -1;
 }

@@ -21,6 +21,11 @@ void tqu__ap_step_validate(tqu_job *job, tqu_outcome *o)
         return;
     }
     k8s_json_put(run->status, "folder", cJSON_CreateString(run->dir));
+    cJSON *plan = tqu_plan_build(job);
+    if (!plan || k8s_json_put(run->status, "plan", plan)) {
+        tqu_out(o, TQU_OUT_ERROR, "OutOfMemory", "out of memory");
+        return;
+    }
     if (run->spec.legacy) {
         tqu_out(o, TQU_OUT_DONE, NULL, "%s is below 10.3.0.3201: the Docker-based access point (Legacy step)",
                 run->spec.from_version);

@@ -204,7 +204,8 @@ lines() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
 bump() {  # a new generation: the Blocked step runs again
   kubectl -n "$ns" patch tqap ap --type=merge -p "{\"spec\":{\"timeouts\":{\"imageLoad\":\"$1\"}}}" >/dev/null
 }
-apply_ap() {  # NAME EXTRA-SPEC-LINES
+pkg_default="{root: $root}"
+apply_ap() {  # NAME EXTRA-SPEC-LINES (PKG: spec.packages)
   kubectl apply -f - >/dev/null <<EOF
 apiVersion: upgrade.tianqing.io/v1alpha1
 kind: TianqingAccessPointUpgrade
@@ -212,7 +213,7 @@ metadata: {name: $1, namespace: $ns}
 spec:
   fromVersion: $from
   toVersion: $to
-  packages: {root: $root}
+  packages: ${PKG:-$pkg_default}
   install: {planClientDir: $root/$pc_rel, saasDir: $root/tq_saas}
   backupDir: $tmp/backups
   ssh: {user: tqu-ssh-test, knownHostsConfigMap: ap-known-hosts}
@@ -329,10 +330,27 @@ e2e_eq "no step redone: each ran once (attempts)" \
 e2e_eq "status.launch: Succeeded" Succeeded "$(kubectl -n "$ns" get tqap ap -o jsonpath='{.status.launch.outcome}')"
 e2e_eq "docker load ran once here and once there in all" "1 1" "$(lines "$rec/docker.local") $(lines "$rec/docker.remote")"
 
-# a second access point upgrade: proxy-pp already has 30083, no machines
+# a dry run: Validate only, and the plan
+apply_ap dry "  dryRun: true
+  machines: [\"127.0.0.1:$sport\"]"
+check_state 60 dry "Succeeded DryRunComplete" "a dry run: Succeeded DryRunComplete"
+e2e_eq "its plan: the loads, the Service check, the darwincdn edit, the installer" \
+  "LoadImages:docker load:local LoadImages:copy and docker load:127.0.0.1:$sport ProxyService:check port 30083:Service default/proxy-pp CdnSetting:set web.darwincdn:darwin_update_template_<timestamp>.yaml Install:command:$new/tq_saas" \
+  "$(kubectl -n "$ns" get tqap dry -o json | jq -r '[.status.plan[] | "\(.step):\(.action):\(.target)"] | join(" ")')"
+
+# a second access point upgrade from a node package archive (the md5 its
+# name ends with), proxy-pp already on 30083, no machines
 rm -f "$rec/fixsvc.calls"
-apply_ap ap2 "  fixsvc: {path: $tmp/qax/fixsvc.sh, md5: $fix_md5}"
-check_state 60 ap2 "Succeeded AccessPointUpgraded" "proxy-pp with 30083: the upgrade Succeeded"
+tar -cf "$tmp/pkg.tar" -C "$new" tq_paas tq_saas
+arch=node-$to-$(md5sum "$tmp/pkg.tar" | cut -d' ' -f1).tar
+mv "$tmp/pkg.tar" "$root/$arch"
+PKG="{root: $root, archive: $arch, md5: 0123456789abcdef0123456789abcdef}" \
+  apply_ap ap2 "  fixsvc: {path: $tmp/qax/fixsvc.sh, md5: $fix_md5}"
+check_state 60 ap2 "Failed ArchiveChecksumMismatch" "an archive whose md5 is not spec.packages.md5: Failed ArchiveChecksumMismatch"
+kubectl -n "$ns" patch tqap ap2 --type=merge -p '{"spec":{"packages":{"md5":""}}}' >/dev/null
+check_state 90 ap2 "Succeeded AccessPointUpgraded" "the md5 its name ends with: extracted; proxy-pp with 30083: Succeeded"
+e2e_match "Extract checked that md5" "^md5 [0-9a-f]{32} checked; extracted into $root/$to$" \
+  "$(kubectl -n "$ns" get tqap ap2 -o json | jq -r '.status.steps[] | select(.name=="Extract") | .message')"
 e2e_check "and fixsvc.sh did not run" test ! -e "$rec/fixsvc.calls"
 # below 10.3.0.3201: Blocked, nothing touched
 mkdir -p "$tmp/legacy" && touch "$tmp/legacy/docker-compose.yml"

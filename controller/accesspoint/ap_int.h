@@ -67,6 +67,10 @@ int tqu__ap_plan_cdn(tqu_job *job, cJSON *plan);
 int tqu__ap_plan_install(tqu_job *job, cJSON *plan);
 int tqu__ap_plan_legacy(tqu_job *job, cJSON *plan);
 
+/* extract.c: the md5 a vendor file name ends with, before its extensions
+ * ("node-10.7.0.2800-<32 hex>.tar.gz"), lower-cased: 0, or -1 when none. */
+int tqu__ap_md5_from_name(const char *path, char out[33]);
+
 /* install.c: 1 while the installer started for this request runs. */
 int tqu__ap_installer_running(tqu_ap_run *run);
 

@@ -14,7 +14,7 @@
 /* The 32 hex digits the file name ends with, before its extensions
  * ("node-10.7.0.2800-<md5>.tar.gz"): the rightmost run of exactly 32 hex
  * digits followed by a '.' or the end. */
-static int md5_from_name(const char *path, char out[33])
+int tqu__ap_md5_from_name(const char *path, char out[33])
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -56,7 +56,7 @@ void tqu__ap_step_extract(tqu_job *job, tqu_outcome *o)
     if (run->spec.md5[0]) {
         for (int i = 0; i < 33; i++)
             want[i] = (char)tolower((unsigned char)run->spec.md5[i]);
-    } else if (md5_from_name(arch, want)) {
+    } else if (tqu__ap_md5_from_name(arch, want)) {
         tqu_out(o, TQU_OUT_BLOCKED, "ChecksumUnknown",
                 "%s: its name ends with no md5 digest; set spec.packages.md5 to the one the vendor gives", arch);
         return;

@@ -123,7 +123,9 @@ struct progress {
     double last;
 };
 
-/* Upload progress into status.machines[], written at most every 2 s. */
+/* Upload progress into status.machines[], written at most every 2 s (the
+ * entry stays valid: a status write replaces the object, not the status
+ * being built). */
 static void on_progress(void *ud, uint64_t sent, uint64_t total, double rate)
 {
     struct progress *p = ud;
@@ -132,9 +134,7 @@ static void on_progress(void *ud, uint64_t sent, uint64_t total, double rate)
     set_num(p->entry, "rate", (double)(long long)rate);
     if (mono() - p->last >= 2 || sent == total) {
         p->last = mono();
-        p = ud;
         tqu_job_write_status((tqu_job *)p->run);
-        p->entry = machine_entry(p->run, k8s_json_str(p->entry, "host", NULL) ? k8s_json_str(p->entry, "host", NULL) : "");
     }
 }
 

@@ -189,6 +189,22 @@ static void test_spec_refusals(void **state)
     }
 }
 
+static void test_md5_from_name(void **state)
+{
+    (void)state;
+    char out[33];
+    assert_int_equal(tqu__ap_md5_from_name("/q/node-10.7.0.2800-0123456789ABCDEF0123456789abcdef.tar.gz", out), 0);
+    assert_string_equal(out, "0123456789abcdef0123456789abcdef");
+    assert_int_equal(tqu__ap_md5_from_name("0123456789abcdef0123456789abcdef", out), 0);
+    assert_int_equal(tqu__ap_md5_from_name("x_0123456789abcdef0123456789abcdef.tar", out), 0);
+    /* 33 hex digits is no md5; 31 neither; nor one followed by more name */
+    assert_int_equal(tqu__ap_md5_from_name("node-a0123456789abcdef0123456789abcdef.tar", out), -1);
+    assert_int_equal(tqu__ap_md5_from_name("node-123456789abcdef0123456789abcdef.tar", out), -1);
+    assert_int_equal(tqu__ap_md5_from_name("node-0123456789abcdef0123456789abcdef-x.tar", out), -1);
+    assert_int_equal(tqu__ap_md5_from_name("/0123456789abcdef0123456789abcdef/node.tar", out), -1);
+    assert_int_equal(tqu__ap_md5_from_name("", out), -1);
+}
+
 static void test_workflow_table(void **state)
 {
     (void)state;
@@ -220,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_spec_defaults),
         cmocka_unit_test(test_spec_full),
         cmocka_unit_test(test_spec_refusals),
+        cmocka_unit_test(test_md5_from_name),
         cmocka_unit_test(test_workflow_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

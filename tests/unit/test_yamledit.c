@@ -653,6 +653,8 @@ static void test_errors(void **state)
         {OP_SET, "web:\n  darwincdn: \xff\n", "web.darwincdn", "c", TQU_YAML_EPARSE,
          ":2:14: invalid leading UTF-8 octet"},
         {OP_REPLACE, "s3: {}\n", "s3", "s3: [\n", TQU_YAML_EPARSE, "old.yaml:2:1: "},
+        {OP_GET, "\xff\xfe" "w\n", "web", NULL, TQU_YAML_EPARSE,
+         ":1:1: UTF-16 text (UTF-8 expected)"},
         /* a parse error wins over a key found twice before it */
         {OP_SET, "web: {}\nweb: {}\nx: [\n", "web.darwincdn", "c", TQU_YAML_EPARSE, ":4:1: "},
         /* the wrong kind */
@@ -688,6 +690,37 @@ static void test_errors(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         run_err_case(&cases[i], i);
+}
+
+/* Nesting deeper than the limit: refused, not a deep recursion. */
+static void test_deep_nesting(void **state)
+{
+    (void)state;
+    char text[2048], err[512], out[16];
+    size_t n = 0;
+
+    n += (size_t)sprintf(text + n, "web:\n  darwincdn: x\ndeep: ");
+    for (int i = 0; i < 300; i++)
+        text[n++] = '[';
+    for (int i = 0; i < 300; i++)
+        text[n++] = ']';
+    text[n++] = '\n';
+    text[n] = '\0';
+    put(at("deep.yaml"), text);
+    assert_int_equal(tqu_yaml_get_scalar(at("deep.yaml"), "web.darwincdn", out, sizeof(out), err,
+                                         sizeof(err)), TQU_YAML_EPARSE);
+    assert_contains(err, "deep.yaml:3:");
+    assert_contains(err, ": nested deeper than 200 levels");
+    /* 150 levels are fine */
+    n = (size_t)sprintf(text, "web:\n  darwincdn: x\ndeep: ");
+    for (int i = 0; i < 150; i++)
+        text[n++] = '[';
+    for (int i = 0; i < 150; i++)
+        text[n++] = ']';
+    text[n++] = '\n';
+    text[n] = '\0';
+    put(at("deep.yaml"), text);
+    assert_reads(at("deep.yaml"), "web.darwincdn", "x");
 }
 
 /* Files that cannot be read, are too big, or whose keep copy cannot be made. */
@@ -884,6 +917,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replace_fixture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_forms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_exists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner_mode_link, setup, teardown),

@@ -101,6 +101,7 @@ cat > "$new/$pc_rel/plan_client" <<'EOF'
 # stand-in plan_client update template: refuses a template.yaml whose s3
 # section is not the old template's (the 10.6 -> 10.7 conversion error)
 echo "$*" >> "$TQAP_REC/plan_client.calls"
+[ -e "$TQAP_REC/slow-convert" ] && { rm -f "$TQAP_REC/slow-convert"; touch "$TQAP_REC/converting"; sleep 5; }
 src=${3#--src=}
 s3() { awk '/^s3:/{on=1; print; next} on && /^[^ #]/{on=0} on' "$1"; }
 if [ "$(s3 "$src")" != "$(s3 template.yaml)" ]; then
@@ -146,7 +147,9 @@ proxy_pp 8083
 # ------------------------------------------------------- the other machine: sshd
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 sport=$(free_port); dead=$(free_port)
-pw='ap-Pass w0rd;$(x)'
+# the user tqu-ssh-test is shared with tests/unit/test_ssh.c, which may run
+# beside this script: the same password, so neither changes it under the other
+pw="tqu test pw 'x' \$1"
 mkdir -p "$tmp/sshd"
 printf '%s' "$pw" | "$TQU_REPO/tests/support/sshd-setup.sh" "$tmp/sshd" "$sport" >/dev/null
 # docker there is the stand-in; the SFTP server reads slowly while $tmp/slow
@@ -347,8 +350,17 @@ mv "$tmp/pkg.tar" "$root/$arch"
 PKG="{root: $root, archive: $arch, md5: 0123456789abcdef0123456789abcdef}" \
   apply_ap ap2 "  fixsvc: {path: $tmp/qax/fixsvc.sh, md5: $fix_md5}"
 check_state 60 ap2 "Failed ArchiveChecksumMismatch" "an archive whose md5 is not spec.packages.md5: Failed ArchiveChecksumMismatch"
+# and kill -9 of the controller while plan_client converts: the steps done
+# before are not redone, ConvertTemplate runs again
+touch "$rec/slow-convert"; rm -f "$rec/converting"
 kubectl -n "$ns" patch tqap ap2 --type=merge -p '{"spec":{"packages":{"md5":""}}}' >/dev/null
+if e2e_eventually 60 test -e "$rec/converting"; then up_stop ctl KILL; e2e_ok "killed while ConvertTemplate ran"
+else e2e_not_ok "killed while ConvertTemplate ran" "$(steps ap2)"; fi
+start_ctl || e2e_not_ok "controller restarted"
 check_state 90 ap2 "Succeeded AccessPointUpgraded" "the md5 its name ends with: extracted; proxy-pp with 30083: Succeeded"
+e2e_eq "after kill -9 in ConvertTemplate: Gather and Decrypt ran once (Extract twice: it had failed on the md5)" \
+  "Extract=2 Gather=1 Decrypt=1" \
+  "$(kubectl -n "$ns" get tqap ap2 -o json | jq -r '[.status.steps[] | select(.name|test("^(Extract|Gather|Decrypt)$")) | "\(.name)=\(.attempts // 0)"] | join(" ")')"
 e2e_match "Extract checked that md5" "^md5 [0-9a-f]{32} checked; extracted into $root/$to$" \
   "$(kubectl -n "$ns" get tqap ap2 -o json | jq -r '.status.steps[] | select(.name=="Extract") | .message')"
 e2e_check "and fixsvc.sh did not run" test ! -e "$rec/fixsvc.calls"

@@ -12,6 +12,7 @@
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "runtime/options.h"
+#include "accesspoint/accesspoint.h"
 #include "restore/restore.h"
 #include "upgrade/steps.h"
 #include "upgrade/upgrade.h"
@@ -22,6 +23,7 @@ static const tqu_reconciler *const workflows[] = {
     &tqu_upgrade_workflow.rec,
     &tqu_tuning_workflow.rec,
     &tqu_restore_workflow.rec,
+    &tqu_accesspoint_workflow.rec,
 };
 #define NWORKFLOWS (sizeof(workflows) / sizeof(workflows[0]))
 

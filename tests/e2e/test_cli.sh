@@ -87,13 +87,15 @@ e2e_eventually 20 bash -c "! kubectl get --raw /apis/upgrade.tianqing.io/v1alpha
 run_bad "missing CRD (the group still served) is named with the remedy" \
   "TianqingUpgrade CRD .* is not installed on $server: kubectl apply -f crds/" --kubeconfig "$admin"
 # every kind of the group goes, so the group itself is no longer served
-kubectl delete crd tianqingtunings.upgrade.tianqing.io tianqingrestores.upgrade.tianqing.io --wait=true >/dev/null
+kubectl delete crd tianqingtunings.upgrade.tianqing.io tianqingrestores.upgrade.tianqing.io \
+  tianqingaccesspointupgrades.upgrade.tianqing.io --wait=true >/dev/null
 e2e_eventually 20 bash -c "! kubectl get --raw /apis/upgrade.tianqing.io/v1alpha1 >/dev/null 2>&1"
 run_bad "missing CRD is named with the remedy" "TianqingUpgrade CRD .* is not installed on $server: kubectl apply -f crds/" \
   --kubeconfig "$admin"
 kubectl apply -f "$here/../../crds/" >/dev/null
 kubectl wait --for=condition=Established crd/tianqingupgrades.upgrade.tianqing.io \
-  crd/tianqingtunings.upgrade.tianqing.io crd/tianqingrestores.upgrade.tianqing.io --timeout=60s >/dev/null
+  crd/tianqingtunings.upgrade.tianqing.io crd/tianqingrestores.upgrade.tianqing.io \
+  crd/tianqingaccesspointupgrades.upgrade.tianqing.io --timeout=60s >/dev/null
 
 e2e_summary
 exit $?

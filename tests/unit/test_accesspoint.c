@@ -1,0 +1,243 @@
+/*
+ * test_accesspoint.c - TianqingAccessPointUpgrade's pure parts: the spec
+ * parser (defaults, every refusal with its field, machines, the legacy and
+ * 10.7 flags), versions and durations, and the steps table as the engine
+ * sees it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "k8s.h"
+#include "accesspoint/ap_int.h"
+#include "accesspoint/spec.h"
+
+static cJSON *parse(const char *s)
+{
+    cJSON *j = cJSON_Parse(s);
+    assert_non_null(j);
+    return j;
+}
+
+#define MIN "\"fromVersion\":\"10.3.0.3201\",\"toVersion\":\"10.6.0.2401\""
+
+static void test_versions(void **state)
+{
+    (void)state;
+    tqu_ap_version a, b;
+    assert_int_equal(tqu_ap_version_parse("10.3.0.3201", &a), 0);
+    assert_int_equal(a.part[0], 10);
+    assert_int_equal(a.part[3], 3201);
+    assert_int_equal(tqu_ap_version_parse("10.10.0.0", &b), 0);
+    assert_true(tqu_ap_version_cmp(&a, &b) < 0);
+    assert_true(tqu_ap_version_cmp(&b, &a) > 0);
+    assert_int_equal(tqu_ap_version_cmp(&a, &a), 0);
+    const char *bad[] = { "", "10.3.0", "10.3.0.3201.1", "10.3.0.x", "10..0.1", "-1.0.0.0", "10.3.0.3201 ",
+                          "2147483648.0.0.0", NULL };
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(tqu_ap_version_parse(bad[i], &a), -1);
+    assert_int_equal(tqu_ap_version_parse(NULL, &a), -1);
+}
+
+static void test_durations(void **state)
+{
+    (void)state;
+    assert_true(tqu_ap_duration("10m") == 600);
+    assert_true(tqu_ap_duration("1h") == 3600);
+    assert_true(tqu_ap_duration("1h30m5s") == 5405);
+    assert_true(tqu_ap_duration("") < 0);
+    assert_true(tqu_ap_duration("10") < 0);
+    assert_true(tqu_ap_duration("m") < 0);
+    assert_true(tqu_ap_duration("5d") < 0);
+    assert_true(tqu_ap_duration(NULL) < 0);
+}
+
+static void test_spec_defaults(void **state)
+{
+    (void)state;
+    cJSON *o = parse("{\"spec\":{" MIN "}}");
+    tqu_ap_spec s;
+    const char *reason = NULL;
+    char msg[512] = "";
+    assert_int_equal(tqu_ap_spec_parse(o, &s, &reason, msg, sizeof(msg)), 0);
+    assert_string_equal(s.packages_root, "/qaxdata/cli");
+    assert_string_equal(s.archive, "");
+    assert_string_equal(s.plan_client_dir, "/qaxdata/cli/tq_paas/skylar/skylar_linuxserver_client/plan_client");
+    assert_string_equal(s.saas_dir, "/qaxdata/cli/tq_saas");
+    assert_string_equal(s.backup_dir, "/qaxdata/tianqing-upgrade/backups");
+    assert_string_equal(s.ssh_user, "root");
+    assert_int_equal(s.ssh_port, 22);
+    assert_string_equal(s.secret_name, "tianqing-ssh");
+    assert_string_equal(s.secret_key, "password");
+    assert_string_equal(s.proxy_ns, "default");
+    assert_string_equal(s.proxy_name, "proxy-pp");
+    assert_string_equal(s.legacy_dir, "/data01/s/services");
+    assert_int_equal(s.nmachines, 0);
+    assert_false(s.legacy);
+    assert_false(s.to_10_7);
+    assert_false(s.confirm_uninstall);
+    assert_false(s.has_window);
+    assert_false(s.dry_run);
+    assert_false(s.paused);
+    assert_true(s.timeout_convert_s == 600);
+    assert_true(s.timeout_image_load_s == 3600);
+    assert_true(s.timeout_install_s == 7200);
+    cJSON_Delete(o);
+}
+
+static void test_spec_full(void **state)
+{
+    (void)state;
+    cJSON *o = parse("{\"spec\":{\"fromVersion\":\"10.6.0.2401\",\"toVersion\":\"10.7.0.2800\","
+                     "\"machines\":[\"10.0.0.12\",\"ap-2.example:2222\",\"[::1]:22022\"],"
+                     "\"ssh\":{\"user\":\"tq\",\"port\":2200,\"knownHostsConfigMap\":\"kh\","
+                     "\"passwordSecretRef\":{\"name\":\"s\",\"key\":\"k\"}},"
+                     "\"fixsvc\":{\"path\":\"/qaxdata/fixsvc.sh\",\"md5\":\"0123456789ABCDEF0123456789abcdef\"},"
+                     "\"window\":{\"start\":\"2026-12-05T22:00:00Z\",\"end\":\"2026-12-06T02:00:00Z\"},"
+                     "\"timeouts\":{\"convert\":\"1m\",\"imageLoad\":\"2h\",\"install\":\"3h\"},\"dryRun\":true}}");
+    tqu_ap_spec s;
+    const char *reason = NULL;
+    char msg[512] = "";
+    assert_int_equal(tqu_ap_spec_parse(o, &s, &reason, msg, sizeof(msg)), 0);
+    assert_true(s.to_10_7);
+    assert_false(s.legacy);
+    assert_int_equal(s.nmachines, 3);
+    assert_string_equal(s.machines[0].host, "10.0.0.12");
+    assert_int_equal(s.machines[0].port, 2200);          /* spec.ssh.port */
+    assert_string_equal(s.machines[1].host, "ap-2.example");
+    assert_int_equal(s.machines[1].port, 2222);
+    assert_string_equal(s.machines[2].host, "::1");
+    assert_int_equal(s.machines[2].port, 22022);
+    assert_string_equal(s.ssh_user, "tq");
+    assert_string_equal(s.secret_name, "s");
+    assert_true(s.has_window);
+    assert_true(s.window_end - s.window_start == 4 * 3600);
+    assert_true(s.timeout_convert_s == 60);
+    assert_true(s.dry_run);
+    cJSON_Delete(o);
+
+    /* below 10.3.0.3201: the legacy path */
+    o = parse("{\"spec\":{\"fromVersion\":\"10.3.0.3200\",\"toVersion\":\"10.6.0.2401\","
+              "\"legacy\":{\"confirmUninstall\":true}}}");
+    assert_int_equal(tqu_ap_spec_parse(o, &s, &reason, msg, sizeof(msg)), 0);
+    assert_true(s.legacy);
+    assert_true(s.confirm_uninstall);
+    cJSON_Delete(o);
+    /* 10.7 to 10.8: no s3 fix */
+    o = parse("{\"spec\":{\"fromVersion\":\"10.7.0.1\",\"toVersion\":\"10.8.0.1\"}}");
+    assert_int_equal(tqu_ap_spec_parse(o, &s, &reason, msg, sizeof(msg)), 0);
+    assert_false(s.to_10_7);
+    cJSON_Delete(o);
+}
+
+static void test_spec_refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *spec, *reason, *msg;
+    } cases[] = {
+        { "", "InvalidSpec", "spec is missing" },
+        { "\"spec\":{\"toVersion\":\"10.6.0.2401\"}", "InvalidVersion", "spec.fromVersion must be a version A.B.C.D" },
+        { "\"spec\":{\"fromVersion\":\"10.6.0.2401\",\"toVersion\":\"10.6\"}", "InvalidVersion",
+          "spec.toVersion must be a version A.B.C.D" },
+        { "\"spec\":{\"fromVersion\":\"10.6.0.2401\",\"toVersion\":\"10.6.0.2401\"}", "InvalidVersion",
+          "spec.toVersion 10.6.0.2401 is not newer than spec.fromVersion 10.6.0.2401" },
+        { "\"spec\":{" MIN ",\"packages\":{\"root\":\"qaxdata\"}}", "InvalidSpec", "spec.packages.root must be an absolute path" },
+        { "\"spec\":{" MIN ",\"packages\":{\"md5\":\"abc\"}}", "InvalidSpec", "spec.packages.md5 must be 32 hexadecimal digits" },
+        { "\"spec\":{" MIN ",\"packages\":{\"archive\":\"a/b.tar\"}}", "InvalidSpec",
+          "spec.packages.archive must be a file name in spec.packages.root or an absolute path" },
+        { "\"spec\":{" MIN ",\"packages\":7}", "InvalidSpec", "spec.packages must be an object" },
+        { "\"spec\":{" MIN ",\"images\":\"x.tar\"}", "InvalidSpec", "spec.images must be an absolute path" },
+        { "\"spec\":{" MIN ",\"backupDir\":\"/q/\\u0001\"}", "InvalidSpec", "spec.backupDir holds a control character" },
+        { "\"spec\":{" MIN ",\"fixsvc\":{\"path\":\"/qaxdata/fixsvc.sh\"}}", "InvalidSpec",
+          "spec.fixsvc.md5 is required with spec.fixsvc.path (fixsvc.sh is run only when its md5 matches)" },
+        { "\"spec\":{" MIN ",\"deployId\":\"a/b\"}", "InvalidSpec", "spec.deployId may hold only letters, digits, '_', '-' and '.'" },
+        { "\"spec\":{" MIN ",\"ssh\":{\"port\":0}}", "InvalidSpec", "spec.ssh.port must be 1..65535" },
+        { "\"spec\":{" MIN ",\"ssh\":{\"user\":\"a b\"}}", "InvalidSpec", "spec.ssh.user must be a user name" },
+        { "\"spec\":{" MIN ",\"machines\":[\"h1\"]}", "InvalidSpec",
+          "spec.ssh.knownHostsConfigMap is required with spec.machines (their host keys are checked)" },
+        { "\"spec\":{" MIN ",\"machines\":[\"h1:99999\"],\"ssh\":{\"knownHostsConfigMap\":\"k\"}}", "InvalidSpec",
+          "spec.machines[0] must be host, host:port or [address]:port" },
+        { "\"spec\":{" MIN ",\"machines\":[\"h1\",\"h1:22\"],\"ssh\":{\"knownHostsConfigMap\":\"k\"}}", "InvalidSpec",
+          "spec.machines[1] names h1:22 twice" },
+        { "\"spec\":{" MIN ",\"machines\":[\"::1\"],\"ssh\":{\"knownHostsConfigMap\":\"k\"}}", "InvalidSpec",
+          "spec.machines[0] must be host, host:port or [address]:port" },
+        { "\"spec\":{" MIN ",\"machines\":[\"a;rm\"],\"ssh\":{\"knownHostsConfigMap\":\"k\"}}", "InvalidSpec",
+          "spec.machines[0] must be host, host:port or [address]:port" },
+        { "\"spec\":{" MIN ",\"window\":{\"start\":\"2026-12-05T22:00:00Z\"}}", "InvalidSpec",
+          "spec.window needs start and end, RFC 3339 times, end after start" },
+        { "\"spec\":{" MIN ",\"timeouts\":{\"install\":\"2 hours\"}}", "InvalidSpec",
+          "spec.timeouts.convert, imageLoad and install must be durations such as 10m, 1h or 1h30m" },
+        { "\"spec\":{" MIN ",\"paused\":\"yes\"}", "InvalidSpec", "spec.paused must be true or false" },
+        { "\"spec\":{" MIN ",\"legacy\":{\"confirmUninstall\":1}}", "InvalidSpec",
+          "spec.legacy.confirmUninstall must be true or false" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char json[2048];
+        snprintf(json, sizeof(json), "{%s}", cases[i].spec);
+        cJSON *o = parse(json);
+        tqu_ap_spec s;
+        const char *reason = NULL;
+        char msg[512] = "";
+        int rc = tqu_ap_spec_parse(o, &s, &reason, msg, sizeof(msg));
+        if (rc != -1 || strcmp(reason, cases[i].reason) || strcmp(msg, cases[i].msg))
+            fail_msg("case %zu (%s): rc %d reason %s msg \"%s\"", i, cases[i].spec, rc, reason ? reason : "-", msg);
+        cJSON_Delete(o);
+    }
+}
+
+static void test_md5_from_name(void **state)
+{
+    (void)state;
+    char out[33];
+    assert_int_equal(tqu__ap_md5_from_name("/q/node-10.7.0.2800-0123456789ABCDEF0123456789abcdef.tar.gz", out), 0);
+    assert_string_equal(out, "0123456789abcdef0123456789abcdef");
+    assert_int_equal(tqu__ap_md5_from_name("0123456789abcdef0123456789abcdef", out), 0);
+    assert_int_equal(tqu__ap_md5_from_name("x_0123456789abcdef0123456789abcdef.tar", out), 0);
+    /* 33 hex digits is no md5; 31 neither; nor one followed by more name */
+    assert_int_equal(tqu__ap_md5_from_name("node-a0123456789abcdef0123456789abcdef.tar", out), -1);
+    assert_int_equal(tqu__ap_md5_from_name("node-123456789abcdef0123456789abcdef.tar", out), -1);
+    assert_int_equal(tqu__ap_md5_from_name("node-0123456789abcdef0123456789abcdef-x.tar", out), -1);
+    assert_int_equal(tqu__ap_md5_from_name("/0123456789abcdef0123456789abcdef/node.tar", out), -1);
+    assert_int_equal(tqu__ap_md5_from_name("", out), -1);
+}
+
+static void test_workflow_table(void **state)
+{
+    (void)state;
+    const tqu_workflow *wf = &tqu_accesspoint_workflow;
+    static const char *names[] = { "Validate", "Legacy", "Extract", "Gather", "Decrypt", "ConvertTemplate", "Stage",
+                                   "LoadImages", "ProxyService", "CdnSetting", "Install", "Verify" };
+    assert_int_equal(wf->nsteps, 12);
+    for (int i = 0; i < 12; i++) {
+        assert_string_equal(wf->steps[i].name, names[i]);
+        assert_non_null(wf->steps[i].run);
+    }
+    assert_string_equal(wf->rec.kind, "TianqingAccessPointUpgrade");
+    assert_string_equal(wf->rec.resource->plural, "tianqingaccesspointupgrades");
+    assert_string_equal(wf->finalizer, "upgrade.tianqing.io/accesspoint-installer");
+    /* a dry run runs Validate only; the installer and the machines change things */
+    assert_true(wf->steps[AP_VALIDATE].flags & TQU_STEP_CHECK);
+    for (int i = 1; i < 12; i++)
+        assert_false(wf->steps[i].flags & TQU_STEP_CHECK);
+    assert_true(wf->steps[AP_INSTALL].flags & TQU_STEP_CHANGES);
+    assert_true(wf->steps[AP_IMAGES_STEP].flags & TQU_STEP_CHANGES);
+    assert_true(wf->steps[AP_PROXY].flags & TQU_STEP_CHANGES);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_spec_defaults),
+        cmocka_unit_test(test_spec_full),
+        cmocka_unit_test(test_spec_refusals),
+        cmocka_unit_test(test_md5_from_name),
+        cmocka_unit_test(test_workflow_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -6,6 +6,8 @@
 #ifndef TQU_OUTCOME_H
 #define TQU_OUTCOME_H
 
+#include <time.h>
+
 typedef enum tqu_outcome_kind {
     TQU_OUT_DONE = 0,
     TQU_OUT_SKIPPED,
@@ -27,5 +29,15 @@ typedef struct tqu_outcome {
  * (printf-style, cut to fit). requeue_after is left as it is. */
 void tqu_out(tqu_outcome *o, tqu_outcome_kind kind, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/*
+ * spec.window [start, end) (has: a window was given; the texts are the
+ * spec's, for messages) before a step that changes the system, named by
+ * what ("the upgrade"): 0 inside it or without one; -1 with o Wait
+ * WaitingForWindow (requeue_after: its opening) before it, or Failed
+ * WindowClosed after it.
+ */
+int tqu_window_gate(int has, time_t start, time_t end, const char *start_text,
+                    const char *end_text, tqu_outcome *o, const char *what);
 
 #endif

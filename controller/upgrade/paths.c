@@ -187,22 +187,8 @@ void tqu__format_cmd(const tqu_run *run, char *const *argv, unsigned long long s
 
 int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what)
 {
-    time_t now = time(NULL);
-    if (!run->spec.has_window)
-        return 0;
-    if (now < run->spec.window_start) {
-        tqu_out(o, TQU_OUT_WAIT, "WaitingForWindow", "waiting for the maintenance window opening at %s",
-            run->spec.window_start_text);
-        o->requeue_after = difftime(run->spec.window_start, now) + 1;
-        return -1;
-    }
-    if (now >= run->spec.window_end) {
-        tqu_out(o, TQU_OUT_FAILED, "WindowClosed",
-            "the maintenance window ended at %s before %s: agree a new window and set spec.window",
-            run->spec.window_end_text, what);
-        return -1;
-    }
-    return 0;
+    return tqu_window_gate(run->spec.has_window, run->spec.window_start, run->spec.window_end,
+                           run->spec.window_start_text, run->spec.window_end_text, o, what);
 }
 
 

@@ -196,6 +196,8 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@O=$(O) tests/cluster/with-cluster.sh tests/bench/run.sh
 	@O=$(O) tests/cluster/with-cluster.sh tests/bench/tuning_bench.sh
+	@$(MAKE) --no-print-directory $(SSH_BENCH_BIN)
+	@O=$(O) tests/bench/ssh_bench.sh
 
 # design.md section 6 for TianqingTuning alone (drift -> corrected, writes
 # when idle); its section of docs/benchmarks.md (make bench runs it too)

@@ -23,7 +23,9 @@ TOOL=$O/tests/bench/sshcopy
 MIB=${BENCH_SSH_MIB:-1024}
 REPS=${BENCH_SSH_REPS:-3}
 USER_=tqu-ssh-test
-PW=tqu-bench-$$-$RANDOM
+# the test user is shared with test_ssh and test_accesspoint: their password,
+# so a bench beside them does not change it under them
+PW="tqu test pw 'x' \$1"
 
 log() { printf 'bench-ssh: %s\n' "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }

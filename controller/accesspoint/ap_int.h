@@ -73,6 +73,9 @@ int tqu__ap_md5_from_name(const char *path, char out[33]);
 
 /* install.c: 1 while the installer started for this request runs. */
 int tqu__ap_installer_running(tqu_ap_run *run);
+/* install.c: put status.launch {outcome: Unknown} and write the status: 0,
+ * or -1 with status.launch as it was before (never a half-made record). */
+int tqu__ap_record_launch(tqu_ap_run *run, const char *sdir);
 
 /* ---- common.c ---- */
 void tqu__ap_new_dir(const tqu_ap_run *run, char *buf, size_t len);

@@ -93,10 +93,36 @@ static void finished(tqu_ap_run *run, const tqu_detached_status *st, tqu_outcome
     tqu_out(o, TQU_OUT_DONE, NULL, "./darwin-client install finished successfully after %.0f s", st->elapsed);
 }
 
+int tqu__ap_record_launch(tqu_ap_run *run, const char *sdir)
+{
+    char now[40];
+    cJSON *prev = cJSON_DetachItemFromObjectCaseSensitive(run->status, "launch");
+    cJSON *l = cJSON_CreateObject();
+    k8s_time_now(now, sizeof(now));
+    if (!l || !cJSON_AddNumberToObject(l, "generation", (double)run->generation) ||
+        !cJSON_AddStringToObject(l, "startedAt", now) || !cJSON_AddStringToObject(l, "folder", sdir) ||
+        !cJSON_AddStringToObject(l, "outcome", "Unknown")) {
+        cJSON_Delete(l);
+        l = NULL;
+    }
+    /* k8s_json_put owns l from here (it frees it when it fails) */
+    if (!l || k8s_json_put(run->status, "launch", l) || tqu_job_write_status((tqu_job *)run)) {
+        /* not recorded: no launch entry may stay in memory, or the
+         * engine's next status write would persist an Unknown launch of
+         * an installer that never ran (then InstallOutcomeUnknown) */
+        cJSON_DeleteItemFromObjectCaseSensitive(run->status, "launch");
+        if (prev && !cJSON_AddItemToObject(run->status, "launch", prev))
+            cJSON_Delete(prev);
+        return -1;
+    }
+    cJSON_Delete(prev);
+    return 0;
+}
+
 static void launch(tqu_ap_run *run, const char *sdir, tqu_outcome *o)
 {
     const char *t = k8s_json_str(run->status, "template", NULL), *base;
-    char saas[PATH_MAX], tf[PATH_MAX + 32], log[PATH_MAX + 32], err[PATH_MAX + 256], now[40], ebuf[1200];
+    char saas[PATH_MAX], tf[PATH_MAX + 32], log[PATH_MAX + 32], err[PATH_MAX + 256], ebuf[1200];
     tqu_detached_status st;
     k8s_err kerr;
 
@@ -123,14 +149,7 @@ static void launch(tqu_ap_run *run, const char *sdir, tqu_outcome *o)
     snprintf(tf, sizeof(tf), "--template.file=%s", base + 1);
     snprintf(log, sizeof(log), "%s/install.log", sdir);
     /* the second record, in status, before anything starts */
-    cJSON *l = cJSON_CreateObject();
-    k8s_time_now(now, sizeof(now));
-    if (!l || !cJSON_AddNumberToObject(l, "generation", (double)run->generation) ||
-        !cJSON_AddStringToObject(l, "startedAt", now) || !cJSON_AddStringToObject(l, "folder", sdir) ||
-        !cJSON_AddStringToObject(l, "outcome", "Unknown") || k8s_json_put(run->status, "launch", l) ||
-        tqu_job_write_status((tqu_job *)run)) {
-        if (l && !cJSON_GetObjectItemCaseSensitive(run->status, "launch"))
-            cJSON_Delete(l);
+    if (tqu__ap_record_launch(run, sdir)) {
         tqu_out(o, TQU_OUT_ERROR, "LaunchNotRecorded", "the installer is not started: its launch could not be recorded "
                 "in status first");
         return;

@@ -228,6 +228,34 @@ static void test_workflow_table(void **state)
     assert_true(wf->steps[AP_PROXY].flags & TQU_STEP_CHANGES);
 }
 
+/* A launch that cannot be recorded in status leaves no launch entry (the
+ * one before it, if any, as it was): else the engine's next status write
+ * would persist outcome Unknown for an installer that never ran. */
+static void test_launch_not_recorded(void **state)
+{
+    (void)state;
+    tqu_controller ctl;
+    tqu_ap_run run;
+    memset(&ctl, 0, sizeof(ctl));
+    memset(&run, 0, sizeof(run));
+    ctl.stopping = 1;   /* every status write fails */
+    run.ctl = &ctl;
+    run.wf = &tqu_accesspoint_workflow;
+    run.key = "ns/a";
+    run.ns = "ns";
+    run.name = "a";
+    run.generation = 2;
+    run.status = parse("{}");
+    assert_int_equal(tqu__ap_record_launch(&run, "/qaxdata/x/install"), -1);
+    assert_null(cJSON_GetObjectItemCaseSensitive(run.status, "launch"));
+    cJSON_Delete(run.status);
+    run.status = parse("{\"launch\":{\"generation\":1,\"outcome\":\"Failed\"}}");
+    assert_int_equal(tqu__ap_record_launch(&run, "/qaxdata/x/install"), -1);
+    assert_string_equal(k8s_json_str(run.status, "launch", "outcome", NULL), "Failed");
+    assert_int_equal(k8s_json_int(run.status, 0, "launch", "generation", NULL), 1);
+    cJSON_Delete(run.status);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_spec_refusals),
         cmocka_unit_test(test_md5_from_name),
         cmocka_unit_test(test_workflow_table),
+        cmocka_unit_test(test_launch_not_recorded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,9 @@ int tqu__ap_installer_running(tqu_ap_run *run);
 /* install.c: put status.launch {outcome: Unknown} and write the status: 0,
  * or -1 with status.launch as it was before (never a half-made record). */
 int tqu__ap_record_launch(tqu_ap_run *run, const char *sdir);
+/* install.c: 1 when template t (status.template) is not directly in
+ * <packages.root>/<toVersion>/tq_saas (a previous spec's), else 0. */
+int tqu__ap_template_stale(const tqu_ap_run *run, const char *t);
 
 /* ---- common.c ---- */
 void tqu__ap_new_dir(const tqu_ap_run *run, char *buf, size_t len);

@@ -119,6 +119,14 @@ int tqu__ap_record_launch(tqu_ap_run *run, const char *sdir)
     return 0;
 }
 
+int tqu__ap_template_stale(const tqu_ap_run *run, const char *t)
+{
+    char saas[PATH_MAX];
+    const char *base = t ? strrchr(t, '/') : NULL;
+    tqu__ap_new_saas(run, saas, sizeof(saas));
+    return !base || (size_t)(base - t) != strlen(saas) || strncmp(t, saas, (size_t)(base - t)) != 0;
+}
+
 static void launch(tqu_ap_run *run, const char *sdir, tqu_outcome *o)
 {
     const char *t = k8s_json_str(run->status, "template", NULL), *base;
@@ -133,6 +141,13 @@ static void launch(tqu_ap_run *run, const char *sdir, tqu_outcome *o)
             tqu_out(o, TQU_OUT_FAILED, "TemplateNotConverted", "status.template is not set");
         return;
     }
+    /* the template staged for this spec's package, never a previous one */
+    tqu__ap_new_saas(run, saas, sizeof(saas));
+    if (tqu__ap_template_stale(run, t)) {
+        tqu_out(o, TQU_OUT_BLOCKED, "TemplateNotStaged", "status.template %s is not in %s (the package of "
+                "spec.toVersion): the installer is not started; change the spec to stage the template again", t, saas);
+        return;
+    }
     if (!tqu_may_act(run->ctl)) {
         tqu_out(o, TQU_OUT_ERROR, "NotLeader", "no longer the leader");
         return;
@@ -145,7 +160,6 @@ static void launch(tqu_ap_run *run, const char *sdir, tqu_outcome *o)
         tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", err);
         return;
     }
-    tqu__ap_new_saas(run, saas, sizeof(saas));
     snprintf(tf, sizeof(tf), "--template.file=%s", base + 1);
     snprintf(log, sizeof(log), "%s/install.log", sdir);
     /* the second record, in status, before anything starts */

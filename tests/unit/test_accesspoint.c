@@ -256,6 +256,74 @@ static void test_launch_not_recorded(void **state)
     cJSON_Delete(run.status);
 }
 
+/* The inputs hook: each package step's text changes with what it reads */
+static void inputs_of(const char *spec, int id, char *buf, size_t len)
+{
+    tqu_ap_run run;
+    const char *reason = NULL;
+    char msg[512];
+    memset(&run, 0, sizeof(run));
+    cJSON *o = parse(spec);
+    if (tqu_ap_spec_parse(o, &run.spec, &reason, msg, sizeof(msg)))
+        fail_msg("%s: %s", spec, msg);
+    buf[0] = '\0';
+    assert_non_null(tqu_accesspoint_workflow.inputs);
+    if (!tqu_accesspoint_workflow.inputs((tqu_job *)&run, id, buf, len))
+        snprintf(buf, len, "(none)");
+    cJSON_Delete(o);
+}
+
+static void test_inputs(void **state)
+{
+    (void)state;
+    static const char *base = "{\"spec\":{" MIN "}}";
+    static const struct { const char *spec; int steps[8]; } changes[] = {
+        { "{\"spec\":{\"fromVersion\":\"10.3.0.3201\",\"toVersion\":\"10.6.0.2402\"}}",
+          { AP_EXTRACT, AP_GATHER, AP_DECRYPT, AP_CONVERT, AP_STAGE, AP_IMAGES_STEP, AP_CDN, -1 } },
+        { "{\"spec\":{" MIN ",\"packages\":{\"root\":\"/qaxdata/other\"}}}",
+          { AP_EXTRACT, AP_GATHER, AP_DECRYPT, AP_CONVERT, AP_STAGE, AP_IMAGES_STEP, AP_CDN, -1 } },
+        { "{\"spec\":{" MIN ",\"packages\":{\"md5\":\"0123456789abcdef0123456789abcdef\"}}}", { AP_EXTRACT, -1 } },
+        { "{\"spec\":{" MIN ",\"deployId\":\"abc\"}}", { AP_GATHER, AP_CONVERT, AP_CDN, -1 } },
+        { "{\"spec\":{" MIN ",\"images\":\"/qaxdata/i.tar\"}}", { AP_IMAGES_STEP, -1 } },
+        { "{\"spec\":{" MIN ",\"machines\":[\"10.0.0.2\"],\"ssh\":{\"knownHostsConfigMap\":\"kh\"}}}",
+          { AP_IMAGES_STEP, -1 } },
+    };
+    char a[8192], b[8192];
+    for (size_t c = 0; c < sizeof(changes) / sizeof(changes[0]); c++) {
+        for (int id = 0; id < AP_NSTEPS; id++) {
+            int want = 0;
+            for (int k = 0; changes[c].steps[k] >= 0; k++)
+                want |= changes[c].steps[k] == id;
+            inputs_of(base, id, a, sizeof(a));
+            inputs_of(changes[c].spec, id, b, sizeof(b));
+            if (want != (strcmp(a, b) != 0))
+                fail_msg("change %zu, step %d: \"%s\" vs \"%s\"", c, id, a, b);
+        }
+    }
+    /* Validate, ProxyService, Install, Verify have none */
+    inputs_of(base, AP_INSTALL, a, sizeof(a));
+    assert_string_equal(a, "(none)");
+}
+
+/* Install starts only with the template staged in this spec's package */
+static void test_template_stale(void **state)
+{
+    (void)state;
+    tqu_ap_run run;
+    const char *reason = NULL;
+    char msg[512];
+    memset(&run, 0, sizeof(run));
+    cJSON *o = parse("{\"spec\":{" MIN "}}");
+    assert_int_equal(tqu_ap_spec_parse(o, &run.spec, &reason, msg, sizeof(msg)), 0);
+    assert_int_equal(tqu__ap_template_stale(&run, "/qaxdata/cli/10.6.0.2401/tq_saas/darwin_update_template_1.yaml"), 0);
+    assert_int_equal(tqu__ap_template_stale(&run, "/qaxdata/cli/10.6.0.2400/tq_saas/darwin_update_template_1.yaml"), 1);
+    assert_int_equal(tqu__ap_template_stale(&run, "/qaxdata/cli/10.6.0.2401/tq_saas/x/t.yaml"), 1);
+    assert_int_equal(tqu__ap_template_stale(&run, "/qaxdata/cli/10.6.0.2401/tq_saa/t.yaml"), 1);
+    assert_int_equal(tqu__ap_template_stale(&run, "t.yaml"), 1);
+    assert_int_equal(tqu__ap_template_stale(&run, NULL), 1);
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +335,8 @@ int main(void)
         cmocka_unit_test(test_md5_from_name),
         cmocka_unit_test(test_workflow_table),
         cmocka_unit_test(test_launch_not_recorded),
+        cmocka_unit_test(test_inputs),
+        cmocka_unit_test(test_template_stale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

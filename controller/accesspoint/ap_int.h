@@ -90,6 +90,10 @@ int tqu__ap_is_dir(const char *p);
 /* Folders are confined (design.md section 8): 0, or -1 with o Failed
  * PathNotAllowed naming field. */
 int tqu__ap_confine(tqu_ap_run *run, const char *field, const char *path, tqu_outcome *o);
+/* spec.legacy.installDir, removed with rm -rf: strictly below a root
+ * (/data01 too with the default root only), never holding the request's
+ * folder or spec.backupDir: 0, or -1 with o Failed PathNotAllowed. */
+int tqu__ap_confine_legacy(tqu_ap_run *run, tqu_outcome *o);
 /* Every path the spec names (the legacy path: only its own): 0 or -1. */
 int tqu__ap_confine_spec(tqu_ap_run *run, tqu_outcome *o);
 /* Steps that change the access point run only inside spec.window. */

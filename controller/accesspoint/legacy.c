@@ -120,6 +120,8 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
                     removed, dir);
             return;
         }
+        if (tqu__ap_confine_legacy(run, o))   /* again, right before rm -rf */
+            return;
         char *rm[] = { "rm", "-rf", "--", (char *)dir, NULL };
         if (tqu__ap_run(run, rm, run->dir, 600, "rm.log", &res, o))
             return;

@@ -14,6 +14,10 @@
 #include "k8s.h"
 #include "accesspoint/ap_int.h"
 #include "accesspoint/spec.h"
+#include "host/roots.h"
+#include "runtime/options.h"
+#include <sys/stat.h>
+#include <unistd.h>
 
 static cJSON *parse(const char *s)
 {
@@ -324,6 +328,66 @@ static void test_template_stale(void **state)
     cJSON_Delete(o);
 }
 
+/* The legacy install folder (rm -rf): strictly below a root, never the
+ * request's folder or backupDir, nor a folder above them (links followed) */
+static int legacy_ok(const char *root, const char *install, const char *backup, const char *dir)
+{
+    tqu_controller ctl;
+    tqu_options opts;
+    tqu_ap_run run;
+    tqu_outcome o;
+    char err[512], ib[PATH_MAX], bb[PATH_MAX];
+    memset(&ctl, 0, sizeof(ctl));
+    memset(&opts, 0, sizeof(opts));
+    memset(&run, 0, sizeof(run));
+    memset(&o, 0, sizeof(o));
+    tqu_roots_init(&opts.allowed_roots);
+    if (tqu_roots_add(&opts.allowed_roots, root, err, sizeof(err)))
+        fail_msg("%s: %s", root, err);
+    ctl.opts = &opts;
+    run.ctl = &ctl;
+    run.key = "ns/a";
+    snprintf(ib, sizeof(ib), "%s%s", root, install);
+    snprintf(bb, sizeof(bb), "%s%s", root, backup);
+    run.spec.legacy_dir = ib;
+    run.spec.backup_dir = bb;
+    snprintf(run.dir, sizeof(run.dir), "%s%s", root, dir);
+    int rc = tqu__ap_confine_legacy(&run, &o);
+    if (rc)
+        assert_string_equal(o.reason, "PathNotAllowed");
+    tqu_roots_release(&opts.allowed_roots);
+    return rc == 0;
+}
+
+static void test_legacy_confined(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/tqap-unit-XXXXXX", p[PATH_MAX];
+    assert_non_null(mkdtemp(root));
+    snprintf(p, sizeof(p), "%s/b", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/s", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/l", root);
+    assert_int_equal(symlink(root, p), 0);
+    assert_true(legacy_ok(root, "/s/services", "/b", "/b/ns.a.u.ap"));
+    assert_true(legacy_ok(root, "/s", "/b", "/b/ns.a.u.ap"));
+    assert_true(legacy_ok(root, "/b2", "/b", "/b/ns.a.u.ap"));       /* a name that only begins alike */
+    assert_false(legacy_ok(root, "", "/b", "/b/ns.a.u.ap"));           /* the root itself */
+    assert_false(legacy_ok(root, "/l", "/b", "/b/ns.a.u.ap"));         /* a link to the root */
+    assert_false(legacy_ok(root, "/b", "/b", "/b/ns.a.u.ap"));         /* backupDir */
+    assert_false(legacy_ok(root, "/s", "/s/backups", "/x/ns.a.u.ap")); /* holds backupDir */
+    assert_false(legacy_ok(root, "/s", "/b", "/s/ns.a.u.ap"));         /* holds the request's folder */
+    assert_false(legacy_ok(root, "/l/s", "/s/b", "/s/b/r"));           /* the same through a link */
+    assert_false(legacy_ok(root, "/../etc", "/b", "/b/r"));
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/s", root);
+    rmdir(p);
+    snprintf(p, sizeof(p), "%s/b", root);
+    rmdir(p);
+    rmdir(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_launch_not_recorded),
         cmocka_unit_test(test_inputs),
         cmocka_unit_test(test_template_stale),
+        cmocka_unit_test(test_legacy_confined),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,9 +12,11 @@
  * past spec.timeouts.install it is reported slow (InstallSlow). The
  * finalizer is held while it runs.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "host/child.h"
 #include "host/fsutil.h"
 #include "runtime/log.h"
@@ -194,11 +196,16 @@ void tqu__ap_step_install(tqu_job *job, tqu_outcome *o)
     tqu_ap_run *run = (tqu_ap_run *)job;
     char sdir[PATH_MAX + 16];
     tqu_detached_status st;
+    struct stat sb;
     const cJSON *rec = k8s_json_get(run->status, "launch", NULL);
     const char *rec_outcome = k8s_json_str(rec, "outcome", NULL);
 
     state_dir(run, sdir, sizeof(sdir));
-    if (tqu_detached_poll(sdir, NULL, 10, &st) && st.state == TQU_DETACHED_NOT_LAUNCHED && tqu__ap_is_dir(sdir)) {
+    /* a folder that cannot be read says nothing: a running installer is
+     * never reported Failed (nor its finalizer dropped) for it; only a
+     * folder not there yet means never launched */
+    int prc = tqu_detached_poll(sdir, NULL, 10, &st);
+    if (prc && !(st.state == TQU_DETACHED_NOT_LAUNCHED && lstat(sdir, &sb) < 0 && errno == ENOENT)) {
         tqu_out(o, TQU_OUT_ERROR, "StateUnreadable", "cannot read %s: %s", sdir, st.message);
         return;
     }

@@ -388,6 +388,43 @@ static void test_legacy_confined(void **state)
     rmdir(root);
 }
 
+/* An install folder whose marker cannot be read: retried (StateUnreadable),
+ * never taken for an installer that ended (Failed, finalizer dropped) */
+static void test_install_state_unreadable(void **state)
+{
+    (void)state;
+    tqu_controller ctl;
+    tqu_ap_run run;
+    tqu_outcome o;
+    char root[] = "/tmp/tqap-unit-XXXXXX", p[PATH_MAX + 32];
+    memset(&ctl, 0, sizeof(ctl));
+    memset(&run, 0, sizeof(run));
+    memset(&o, 0, sizeof(o));
+    ctl.stopping = 1;
+    run.ctl = &ctl;
+    run.wf = &tqu_accesspoint_workflow;
+    run.key = "ns/a";
+    assert_non_null(mkdtemp(root));
+    snprintf(run.dir, sizeof(run.dir), "%s", root);
+    snprintf(p, sizeof(p), "%s/install", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/install/launch", root);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("{not json", f);
+    fclose(f);
+    run.status = parse("{\"launch\":{\"generation\":1,\"outcome\":\"Unknown\"}}");
+    tqu__ap_step_install((tqu_job *)&run, &o);
+    assert_int_equal(o.kind, TQU_OUT_ERROR);
+    assert_string_equal(o.reason, "StateUnreadable");
+    assert_string_equal(k8s_json_str(run.status, "launch", "outcome", NULL), "Unknown");
+    cJSON_Delete(run.status);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/install", root);
+    rmdir(p);
+    rmdir(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_inputs),
         cmocka_unit_test(test_template_stale),
         cmocka_unit_test(test_legacy_confined),
+        cmocka_unit_test(test_install_state_unreadable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -113,6 +113,13 @@ int tqu__ap_deploy_template(tqu_ap_run *run, char *path, size_t plen, char *name
  * filled (Blocked ToolNotFound, Failed). */
 int tqu__ap_run(tqu_ap_run *run, char *const *argv, const char *cwd, double timeout_s, const char *log,
                 tqu_child_result *res, tqu_outcome *o);
+/* Whether the n bytes at w are a container id ([0-9a-f]{12,64}): 1 or 0. */
+int tqu__ap_container_id(const char *w, size_t n);
+/* Right before a vendor command (what) that changes the access point: 0
+ * while this process may act and the status write before it (write_rc,
+ * 0 when there was none) succeeded; else -1 with o Error NotLeader or
+ * ApiError (retried). */
+int tqu__ap_before_vendor(tqu_ap_run *run, int write_rc, const char *what, tqu_outcome *o);
 /* Record a kept original in status.files[] (path, kept), once. */
 void tqu__ap_keep_record(tqu_ap_run *run, const char *path, const char *kept);
 

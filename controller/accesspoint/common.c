@@ -343,3 +343,26 @@ void tqu__ap_keep_record(tqu_ap_run *run, const char *path, const char *kept)
     }
     k8s_json_append(files, e);
 }
+
+int tqu__ap_container_id(const char *w, size_t n)
+{
+    if (n < 12 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((w[i] >= '0' && w[i] <= '9') || (w[i] >= 'a' && w[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+int tqu__ap_before_vendor(tqu_ap_run *run, int write_rc, const char *what, tqu_outcome *o)
+{
+    if (!tqu_may_act(run->ctl)) {
+        tqu_out(o, TQU_OUT_ERROR, "NotLeader", "no longer the leader: %s is not run", what);
+        return -1;
+    }
+    if (write_rc) {
+        tqu_out(o, TQU_OUT_ERROR, "ApiError", "the status could not be written first: %s is not run", what);
+        return -1;
+    }
+    return 0;
+}

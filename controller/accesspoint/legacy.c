@@ -83,6 +83,19 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
         tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s", err);
         return;
     }
+    /* the log holds stderr too: every word must be a container id, or
+     * nothing is removed (no other word ever reaches docker rm -f) */
+    for (const char *p = b.data ? b.data : ""; *p;) {
+        size_t n = strcspn(p, " \t\r\n");
+        if (n && !tqu__ap_container_id(p, n)) {
+            tqu_out(o, TQU_OUT_FAILED, "LegacyUninstallFailed", "docker ps -aq wrote something other than container "
+                    "ids (nothing removed): %.*s", (int)(b.len < 1500 ? b.len : 1500), b.data);
+            k8s_buf_release(&b);
+            return;
+        }
+        p += n;
+        p += strspn(p, " \t\r\n");
+    }
     /* docker rm -f <id>... : one argv, at most 256 ids at a time */
     char *save = NULL, *argv[260];
     int n = 0;
@@ -94,7 +107,8 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
             argv[n++] = id;
         if ((!id && n > 3) || n == 259) {
             argv[n] = NULL;
-            if (tqu__ap_run(run, argv, run->dir, 600, "docker-rm.log", &res, o)) {
+            if (tqu__ap_before_vendor(run, 0, "docker rm -f", o) ||
+                tqu__ap_run(run, argv, run->dir, 600, "docker-rm.log", &res, o)) {
                 k8s_buf_release(&b);
                 return;
             }

@@ -120,7 +120,7 @@ echo "\$*" >> $rec/docker.$side
 date +%T.%N >> $rec/docker.$side.when
 case \$1 in
 load) sha256sum "\$3" | cut -d' ' -f1 >> $rec/docker.$side.sha ;;
-ps) [ "\$2" = -aq ] && printf 'c1\\nc2\\n' || printf 'CONTAINER ID   IMAGE\\nc1   old/console\\nc2   old/proxy\\n' ;;
+ps) [ "\$2" = -aq ] && printf 'c1c1c1c1c1c1\\nc2c2c2c2c2c2\\n' || printf 'CONTAINER ID   IMAGE\\nc1   old/console\\nc2   old/proxy\\n' ;;
 esac
 EOF
   chmod 0755 "$d/docker"
@@ -382,7 +382,7 @@ kubectl -n "$ns" patch tqap old --type=merge -p '{"spec":{"legacy":{"confirmUnin
 check_state 60 old "Blocked RedeployRequired" "confirmUninstall: Blocked RedeployRequired"
 oldfolder=$(kubectl -n "$ns" get tqap old -o jsonpath='{.status.folder}')
 e2e_eq "the container list is kept" "CONTAINER ID   IMAGE|c1   old/console|c2   old/proxy" "$(paste -sd'|' "$oldfolder/containers.txt")"
-e2e_eq "docker rm -f of every container" "rm -f c1 c2" "$(grep '^rm' "$rec/docker.local")"
+e2e_eq "docker rm -f of every container" "rm -f c1c1c1c1c1c1 c2c2c2c2c2c2" "$(grep '^rm' "$rec/docker.local")"
 e2e_check "the install folder (vendor layout) is removed" test ! -e "$tmp/legacy"
 e2e_eq "docker restarted once" "restart docker" "$(cat "$rec/systemctl")"
 echo "# test_accesspoint took $(( $(date +%s) - T0 )) s"

@@ -425,6 +425,70 @@ static void test_install_state_unreadable(void **state)
     rmdir(root);
 }
 
+/* Gather refuses a source that is a link out of the allowed roots (the
+ * installed deploy-server.db here), before copying anything of it */
+static void test_gather_link_out(void **state)
+{
+    (void)state;
+    tqu_controller ctl;
+    tqu_options opts;
+    tqu_ap_run run;
+    tqu_outcome o;
+    char root[] = "/tmp/tqap-unit-XXXXXX", p[PATH_MAX], js[4 * PATH_MAX], err[512], msg[512];
+    const char *reason = NULL;
+    memset(&ctl, 0, sizeof(ctl));
+    memset(&opts, 0, sizeof(opts));
+    memset(&run, 0, sizeof(run));
+    memset(&o, 0, sizeof(o));
+    assert_non_null(mkdtemp(root));
+    tqu_roots_init(&opts.allowed_roots);
+    assert_int_equal(tqu_roots_add(&opts.allowed_roots, root, err, sizeof(err)), 0);
+    ctl.opts = &opts;
+    run.ctl = &ctl;
+    run.key = "ns/a";
+    snprintf(js, sizeof(js), "{\"spec\":{" MIN ",\"packages\":{\"root\":\"%s/cli\"},\"backupDir\":\"%s/b\","
+             "\"install\":{\"planClientDir\":\"%s/pc\",\"saasDir\":\"%s/saas\"}}}", root, root, root, root);
+    cJSON *obj = parse(js);
+    assert_int_equal(tqu_ap_spec_parse(obj, &run.spec, &reason, msg, sizeof(msg)), 0);
+    snprintf(run.dir, sizeof(run.dir), "%s/b/r", root);
+    snprintf(p, sizeof(p), "%s/pc", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/saas", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/saas/darwin_template_abc.yaml", root);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/pc/deploy-server.db", root);
+    assert_int_equal(symlink("/etc/hostname", p), 0);
+    tqu__ap_step_gather((tqu_job *)&run, &o);
+    assert_int_equal(o.kind, TQU_OUT_FAILED);
+    assert_string_equal(o.reason, "PathNotAllowed");
+    assert_non_null(strstr(o.message, "deploy-server.db"));
+    snprintf(p, sizeof(p), "%s/cli/10.6.0.2401/" AP_PLAN_CLIENT "/deploy-server.db", root);
+    assert_int_equal(access(p, F_OK), -1);
+    char *rm[] = { "rm", "-rf", root, NULL };
+    tqu_child_result res;
+    tqu_child_spec cs = { .argv = rm };
+    tqu_child_run(&cs, &res);
+    tqu_roots_release(&opts.allowed_roots);
+    cJSON_Delete(obj);
+}
+
+/* only [0-9a-f]{12,64} reaches docker rm -f */
+static void test_container_id(void **state)
+{
+    (void)state;
+    static const char *good[] = { "0123456789ab", "c1c1c1c1c1c1",
+                                  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL };
+    static const char *bad[] = { "", "0123456789a", "0123456789AB", "WARNING:", "--all", "-f", "0123456789ab;",
+                                 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0", "c1", NULL };
+    for (int i = 0; good[i]; i++)
+        assert_int_equal(tqu__ap_container_id(good[i], strlen(good[i])), 1);
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(tqu__ap_container_id(bad[i], strlen(bad[i])), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +504,8 @@ int main(void)
         cmocka_unit_test(test_template_stale),
         cmocka_unit_test(test_legacy_confined),
         cmocka_unit_test(test_install_state_unreadable),
+        cmocka_unit_test(test_gather_link_out),
+        cmocka_unit_test(test_container_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,8 +15,9 @@
 #     nothing loaded there and no archive there but the .part; then the
 #     archive arrives intact (sha256) and docker load runs there once;
 #   - proxy-pp without 30083: a fixsvc.sh whose md5 does not match is never
-#     run (FixsvcChecksumMismatch); with the right md5 it runs once and the
-#     Service gets the port;
+#     run (FixsvcChecksumMismatch); a start marker without a result is not
+#     run again (FixsvcOutcomeUnknown); with the right md5 its copy runs once
+#     and the Service gets the port;
 #   - kill -9 of the controller while the installer runs: restarted, it
 #     follows the same installer: one run, Succeeded; no step redone.
 #   - a second upgrade with proxy-pp already on 30083 runs no fixsvc.sh;
@@ -309,12 +310,25 @@ e2e_match "after kill -9 mid-copy the copy went on from its .part" "^archive sen
   "$(machine "127.0.0.1:$sport" message)"
 e2e_eq "docker load here still ran once" 1 "$(lines "$rec/docker.local")"
 
-# the right md5: it runs, the Service gets 30083; kill -9 while the installer runs
+# the right md5, but a start marker without a result (a crash while it ran): not run twice
+apfolder=$(kubectl -n "$ns" get tqap ap -o jsonpath='{.status.folder}')
+touch "$apfolder/fixsvc.launched"
 kubectl -n "$ns" patch tqap ap --type=merge -p "{\"spec\":{\"fixsvc\":{\"md5\":\"$fix_md5\"}}}" >/dev/null
+check_state 60 ap "Blocked FixsvcOutcomeUnknown" "fixsvc.sh started before, its outcome not recorded: Blocked FixsvcOutcomeUnknown"
+e2e_check "and it was not run again" test ! -e "$rec/fixsvc.calls"
+# the marker removed: it runs (a copy in the request's folder), the Service gets 30083; kill -9 while the installer runs
+rm -f "$apfolder/fixsvc.launched"
+recheck() {  # a Blocked step is looked at again on any change (else after 60 s)
+  test -e "$rec/fixsvc.calls" && return 0
+  kubectl -n "$ns" annotate tqap ap "e2e/recheck=$SECONDS" --overwrite >/dev/null; sleep 2; return 1
+}
+e2e_eventually 90 recheck
 if e2e_eventually 60 test -s "$rec/install.calls"; then e2e_ok "the installer started"
 else e2e_not_ok "the installer started" "$(state ap)" "$(steps ap)"; fi
 up_stop ctl KILL
 e2e_eq "fixsvc.sh ran once" 1 "$(lines "$rec/fixsvc.calls")"
+e2e_eq "its copy in the request's folder ran, its result recorded" "$fix_md5 exit 0" \
+  "$(md5sum < "$apfolder/fixsvc.sh" | cut -d' ' -f1) $(cat "$apfolder/fixsvc.result" 2>/dev/null)"
 e2e_match "proxy-pp has port 30083" '(^| )30083( |$)' "$(kubectl -n default get svc proxy-pp -o jsonpath='{.spec.ports[*].port}')"
 cdnkept=$(ls "$tmp"/backups/*/darwin_update_template_*.before-cdn 2>/dev/null | head -n1)
 staged=$new/tq_saas/darwin_update_template_20261205220000.yaml

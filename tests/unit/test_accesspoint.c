@@ -489,6 +489,29 @@ static void test_container_id(void **state)
         assert_int_equal(tqu__ap_container_id(bad[i], strlen(bad[i])), 0);
 }
 
+/* before docker load, fixsvc.sh, docker rm -f: only while this process may
+ * act and the status write before it went through */
+static void test_before_vendor(void **state)
+{
+    (void)state;
+    tqu_controller ctl;
+    tqu_ap_run run;
+    tqu_outcome o;
+    memset(&ctl, 0, sizeof(ctl));
+    memset(&run, 0, sizeof(run));
+    memset(&o, 0, sizeof(o));
+    run.ctl = &ctl;
+    assert_int_equal(tqu__ap_before_vendor(&run, 0, "docker load", &o), 0);
+    assert_int_equal(tqu__ap_before_vendor(&run, -1, "docker load", &o), -1);
+    assert_int_equal(o.kind, TQU_OUT_ERROR);
+    assert_string_equal(o.reason, "ApiError");
+    memset(&o, 0, sizeof(o));
+    ctl.stopping = 1;
+    assert_int_equal(tqu__ap_before_vendor(&run, 0, "docker load", &o), -1);
+    assert_int_equal(o.kind, TQU_OUT_ERROR);
+    assert_string_equal(o.reason, "NotLeader");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_install_state_unreadable),
         cmocka_unit_test(test_gather_link_out),
         cmocka_unit_test(test_container_id),
+        cmocka_unit_test(test_before_vendor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

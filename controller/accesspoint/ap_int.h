@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include "host/child.h"
 #include "engine/engine.h"
 #include "accesspoint.h"
@@ -79,6 +80,10 @@ int tqu__ap_record_launch(tqu_ap_run *run, const char *sdir);
 /* install.c: 1 when template t (status.template) is not directly in
  * <packages.root>/<toVersion>/tq_saas (a previous spec's), else 0. */
 int tqu__ap_template_stale(const tqu_ap_run *run, const char *t);
+
+/* verify.c: when the Verify step's wait began (its startedAt); missing
+ * or not a time, now, recorded in its status entry. */
+time_t tqu__ap_verify_start(tqu_ap_run *run);
 
 /* ---- common.c ---- */
 void tqu__ap_new_dir(const tqu_ap_run *run, char *buf, size_t len);

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <cmocka.h>
 #include "k8s.h"
@@ -512,6 +513,34 @@ static void test_before_vendor(void **state)
     assert_string_equal(o.reason, "NotLeader");
 }
 
+/* Verify's wait: from the step's startedAt; none or garbage: now, recorded */
+static void test_verify_start(void **state)
+{
+    (void)state;
+    tqu_ap_run run;
+    memset(&run, 0, sizeof(run));
+    run.wf = &tqu_accesspoint_workflow;
+    run.status = parse("{}");
+    assert_int_equal(tqu_status_init_steps(run.status, run.wf), 0);
+    cJSON *s = tqu_status_step(run.status, run.wf, AP_VERIFY);
+    assert_non_null(s);
+    cJSON_DeleteItemFromObjectCaseSensitive(s, "startedAt");
+    time_t before = time(NULL);
+    time_t t0 = tqu__ap_verify_start(&run);
+    assert_true(t0 >= before && t0 <= time(NULL));
+    time_t rec = 0;
+    assert_int_equal(k8s_time_parse(k8s_json_str(s, "startedAt", NULL), &rec), 0);
+    assert_true(rec == t0);
+    k8s_json_put(s, "startedAt", cJSON_CreateString("yesterday"));
+    t0 = tqu__ap_verify_start(&run);
+    assert_true(t0 >= before);                      /* not 0: not timed out at once */
+    assert_int_equal(k8s_time_parse(k8s_json_str(s, "startedAt", NULL), &rec), 0);
+    k8s_json_put(s, "startedAt", cJSON_CreateString("2026-01-02T03:04:05Z"));
+    assert_int_equal(k8s_time_parse("2026-01-02T03:04:05Z", &rec), 0);
+    assert_true(tqu__ap_verify_start(&run) == rec);
+    cJSON_Delete(run.status);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_gather_link_out),
         cmocka_unit_test(test_container_id),
         cmocka_unit_test(test_before_vendor),
+        cmocka_unit_test(test_verify_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

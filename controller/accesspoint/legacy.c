@@ -134,7 +134,8 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
                     removed, dir);
             return;
         }
-        if (tqu__ap_confine_legacy(run, o))   /* again, right before rm -rf */
+        if (tqu__ap_confine_legacy(run, o) ||   /* again, right before rm -rf */
+            tqu__ap_before_vendor(run, 0, "rm -rf", o))
             return;
         char *rm[] = { "rm", "-rf", "--", (char *)dir, NULL };
         if (tqu__ap_run(run, rm, run->dir, 600, "rm.log", &res, o))
@@ -146,7 +147,8 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
         folder = 1;
     }
     char *restart[] = { "systemctl", "restart", "docker", NULL };
-    if (tqu__ap_run(run, restart, run->dir, 300, "docker-restart.log", &res, o))
+    if (tqu__ap_before_vendor(run, 0, "systemctl restart docker", o) ||
+        tqu__ap_run(run, restart, run->dir, 300, "docker-restart.log", &res, o))
         return;
     if (!res.exited || res.exit_code) {
         tqu_out(o, TQU_OUT_FAILED, "LegacyUninstallFailed", "systemctl restart docker ended with %d: %s", res.exit_code,

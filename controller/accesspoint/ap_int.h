@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include "host/child.h"
 #include "engine/engine.h"
 #include "accesspoint.h"
@@ -73,6 +74,16 @@ int tqu__ap_md5_from_name(const char *path, char out[33]);
 
 /* install.c: 1 while the installer started for this request runs. */
 int tqu__ap_installer_running(tqu_ap_run *run);
+/* install.c: put status.launch {outcome: Unknown} and write the status: 0,
+ * or -1 with status.launch as it was before (never a half-made record). */
+int tqu__ap_record_launch(tqu_ap_run *run, const char *sdir);
+/* install.c: 1 when template t (status.template) is not directly in
+ * <packages.root>/<toVersion>/tq_saas (a previous spec's), else 0. */
+int tqu__ap_template_stale(const tqu_ap_run *run, const char *t);
+
+/* verify.c: when the Verify step's wait began (its startedAt); missing
+ * or not a time, now, recorded in its status entry. */
+time_t tqu__ap_verify_start(tqu_ap_run *run);
 
 /* ---- common.c ---- */
 void tqu__ap_new_dir(const tqu_ap_run *run, char *buf, size_t len);
@@ -84,6 +95,10 @@ int tqu__ap_is_dir(const char *p);
 /* Folders are confined (design.md section 8): 0, or -1 with o Failed
  * PathNotAllowed naming field. */
 int tqu__ap_confine(tqu_ap_run *run, const char *field, const char *path, tqu_outcome *o);
+/* spec.legacy.installDir, removed with rm -rf: strictly below a root
+ * (/data01 too with the default root only), never holding the request's
+ * folder or spec.backupDir: 0, or -1 with o Failed PathNotAllowed. */
+int tqu__ap_confine_legacy(tqu_ap_run *run, tqu_outcome *o);
 /* Every path the spec names (the legacy path: only its own): 0 or -1. */
 int tqu__ap_confine_spec(tqu_ap_run *run, tqu_outcome *o);
 /* Steps that change the access point run only inside spec.window. */
@@ -103,6 +118,13 @@ int tqu__ap_deploy_template(tqu_ap_run *run, char *path, size_t plen, char *name
  * filled (Blocked ToolNotFound, Failed). */
 int tqu__ap_run(tqu_ap_run *run, char *const *argv, const char *cwd, double timeout_s, const char *log,
                 tqu_child_result *res, tqu_outcome *o);
+/* Whether the n bytes at w are a container id ([0-9a-f]{12,64}): 1 or 0. */
+int tqu__ap_container_id(const char *w, size_t n);
+/* Right before a vendor command (what) that changes the access point: 0
+ * while this process may act and the status write before it (write_rc,
+ * 0 when there was none) succeeded; else -1 with o Error NotLeader or
+ * ApiError (retried). */
+int tqu__ap_before_vendor(tqu_ap_run *run, int write_rc, const char *what, tqu_outcome *o);
 /* Record a kept original in status.files[] (path, kept), once. */
 void tqu__ap_keep_record(tqu_ap_run *run, const char *path, const char *kept);
 

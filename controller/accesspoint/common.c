@@ -69,23 +69,51 @@ int tqu__ap_confine(tqu_ap_run *run, const char *field, const char *path, tqu_ou
     return -1;
 }
 
-/* The legacy install folder: inside the allowed roots, or, while the
- * controller runs with the default root only (/qaxdata), inside /data01
- * too, where the Docker-based access point lives (design.md section 8). */
-static int confine_legacy(tqu_ap_run *run, tqu_outcome *o)
+/* p is q or a folder above it (both resolved) */
+static int holds(const char *p, const char *q)
+{
+    size_t n = strlen(p);
+    return p[0] && q[0] && !strncmp(p, q, n) && (q[n] == '\0' || q[n] == '/' || (n == 1 && p[0] == '/'));
+}
+
+/* The legacy install folder, removed with rm -rf: strictly below one of
+ * the allowed roots (never a root itself) or, while the controller runs
+ * with the default root only (/qaxdata), strictly below /data01, where
+ * the Docker-based access point lives (design.md section 8); and never
+ * the request's folder or spec.backupDir, nor a folder holding them. */
+int tqu__ap_confine_legacy(tqu_ap_run *run, tqu_outcome *o)
 {
     const tqu_roots *r = &run->ctl->opts->allowed_roots;
-    char why[PATH_MAX + 256];
+    const char *dir = run->spec.legacy_dir;
+    char why[PATH_MAX + 256], res[PATH_MAX], other[PATH_MAX];
     tqu_roots d;
     int ok = 0;
 
+    res[0] = '\0';
     if (r->n == 1 && !strcmp(r->given[0], "/qaxdata")) {
         tqu_roots_init(&d);
         ok = tqu_roots_add(&d, "/data01", why, sizeof(why)) == 0 &&
-             tqu_roots_check(&d, run->spec.legacy_dir, 0, NULL, 0, why, sizeof(why)) == 0;
+             tqu_roots_check(&d, dir, TQU_ROOTS_STRICT, res, sizeof(res), why, sizeof(why)) == 0;
         tqu_roots_release(&d);
     }
-    return ok ? 0 : tqu__ap_confine(run, "spec.legacy.installDir", run->spec.legacy_dir, o);
+    if (!ok && tqu_roots_check(r, dir, TQU_ROOTS_STRICT, res, sizeof(res), why, sizeof(why)))
+        goto refused;
+    const char *mine[] = { run->dir, run->spec.backup_dir };
+    for (size_t i = 0; i < 2; i++) {
+        if (!mine[i][0])
+            continue;
+        if (tqu_roots_resolve(mine[i], other, sizeof(other), why, sizeof(why)) || holds(res, other)) {
+            if (holds(res, other))
+                snprintf(why, sizeof(why), "resolves to \"%s\", which holds %s (%s)", res,
+                         i ? "spec.backupDir" : "the request's folder", other);
+            goto refused;
+        }
+    }
+    return 0;
+refused:
+    tqu_out(o, TQU_OUT_FAILED, "PathNotAllowed", "spec.legacy.installDir \"%s\" %s", dir, why);
+    tqu_log(TQU_WARN, "path refused", "key", run->key, "field", "spec.legacy.installDir", "why", why, NULL);
+    return -1;
 }
 
 int tqu__ap_confine_spec(tqu_ap_run *run, tqu_outcome *o)
@@ -97,7 +125,7 @@ int tqu__ap_confine_spec(tqu_ap_run *run, tqu_outcome *o)
         (run->dir[0] && tqu__ap_confine(run, "spec.backupDir (the request's folder)", run->dir, o)))
         return -1;
     if (sp->legacy)
-        return confine_legacy(run, o);
+        return tqu__ap_confine_legacy(run, o);
     if (tqu__ap_confine(run, "spec.packages.root", sp->packages_root, o))
         return -1;
     tqu__ap_new_dir(run, p, sizeof(p));
@@ -314,4 +342,27 @@ void tqu__ap_keep_record(tqu_ap_run *run, const char *path, const char *kept)
         return;
     }
     k8s_json_append(files, e);
+}
+
+int tqu__ap_container_id(const char *w, size_t n)
+{
+    if (n < 12 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((w[i] >= '0' && w[i] <= '9') || (w[i] >= 'a' && w[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+int tqu__ap_before_vendor(tqu_ap_run *run, int write_rc, const char *what, tqu_outcome *o)
+{
+    if (!tqu_may_act(run->ctl)) {
+        tqu_out(o, TQU_OUT_ERROR, "NotLeader", "no longer the leader: %s is not run", what);
+        return -1;
+    }
+    if (write_rc) {
+        tqu_out(o, TQU_OUT_ERROR, "ApiError", "the status could not be written first: %s is not run", what);
+        return -1;
+    }
+    return 0;
 }

@@ -17,11 +17,14 @@
 static int copy(tqu_ap_run *run, const char *src, const char *dst, mode_t mode, tqu_outcome *o)
 {
     char err[PATH_MAX * 2 + 256];
+    /* each source confined too: a link in the installed folders (the
+     * inventory, deploy-server.db) must not lead out of the allowed roots */
+    if (tqu__ap_confine(run, "a file to gather", src, o))
+        return -1;
     if (tqu__ap_copy_file(src, dst, mode, err, sizeof(err))) {
         tqu_out(o, TQU_OUT_BLOCKED, "GatherFailed", "cannot copy %s: %s", src, err);
         return -1;
     }
-    (void)run;
     return 0;
 }
 

@@ -145,7 +145,10 @@ static void load_local(tqu_ap_run *run, const char *images, tqu_outcome *o)
     char *argv[] = { "docker", "load", "-i", (char *)images, NULL };
 
     set_str(e, "result", "Loading");
-    tqu_job_write_status((tqu_job *)run);
+    if (tqu__ap_before_vendor(run, tqu_job_write_status((tqu_job *)run), "docker load", o)) {
+        set_str(machine_entry(run, "local"), "result", o->reason);
+        return;
+    }
     if (tqu__ap_run(run, argv, run->dir, run->spec.timeout_image_load_s, "docker-load.log", &res, o)) {
         set_str(machine_entry(run, "local"), "result", o->reason);
         return;
@@ -312,7 +315,10 @@ static void load_remote(tqu_ap_run *run, const tqu_ap_machine *m, const char *im
     set_num(e, "bytesSent", (double)ur.total);
     set_num(e, "bytesTotal", (double)ur.total);
     set_str(e, "result", "Loading");
-    tqu_job_write_status((tqu_job *)run);
+    if (tqu__ap_before_vendor(run, tqu_job_write_status((tqu_job *)run), "docker load", o)) {
+        set_str(machine_entry(run, host), "result", o->reason);
+        goto out;
+    }
     const char *load[] = { "docker", "load", "-i", rpath, NULL };
     rc = tqu_ssh_exec(s, load, (long)(run->spec.timeout_image_load_s * 1000), 0, &xr, &se);
     if (rc) {

@@ -12,9 +12,11 @@
  * past spec.timeouts.install it is reported slow (InstallSlow). The
  * finalizer is held while it runs.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "host/child.h"
 #include "host/fsutil.h"
 #include "runtime/log.h"
@@ -93,10 +95,44 @@ static void finished(tqu_ap_run *run, const tqu_detached_status *st, tqu_outcome
     tqu_out(o, TQU_OUT_DONE, NULL, "./darwin-client install finished successfully after %.0f s", st->elapsed);
 }
 
+int tqu__ap_record_launch(tqu_ap_run *run, const char *sdir)
+{
+    char now[40];
+    cJSON *prev = cJSON_DetachItemFromObjectCaseSensitive(run->status, "launch");
+    cJSON *l = cJSON_CreateObject();
+    k8s_time_now(now, sizeof(now));
+    if (!l || !cJSON_AddNumberToObject(l, "generation", (double)run->generation) ||
+        !cJSON_AddStringToObject(l, "startedAt", now) || !cJSON_AddStringToObject(l, "folder", sdir) ||
+        !cJSON_AddStringToObject(l, "outcome", "Unknown")) {
+        cJSON_Delete(l);
+        l = NULL;
+    }
+    /* k8s_json_put owns l from here (it frees it when it fails) */
+    if (!l || k8s_json_put(run->status, "launch", l) || tqu_job_write_status((tqu_job *)run)) {
+        /* not recorded: no launch entry may stay in memory, or the
+         * engine's next status write would persist an Unknown launch of
+         * an installer that never ran (then InstallOutcomeUnknown) */
+        cJSON_DeleteItemFromObjectCaseSensitive(run->status, "launch");
+        if (prev && !cJSON_AddItemToObject(run->status, "launch", prev))
+            cJSON_Delete(prev);
+        return -1;
+    }
+    cJSON_Delete(prev);
+    return 0;
+}
+
+int tqu__ap_template_stale(const tqu_ap_run *run, const char *t)
+{
+    char saas[PATH_MAX];
+    const char *base = t ? strrchr(t, '/') : NULL;
+    tqu__ap_new_saas(run, saas, sizeof(saas));
+    return !base || (size_t)(base - t) != strlen(saas) || strncmp(t, saas, (size_t)(base - t)) != 0;
+}
+
 static void launch(tqu_ap_run *run, const char *sdir, tqu_outcome *o)
 {
     const char *t = k8s_json_str(run->status, "template", NULL), *base;
-    char saas[PATH_MAX], tf[PATH_MAX + 32], log[PATH_MAX + 32], err[PATH_MAX + 256], now[40], ebuf[1200];
+    char saas[PATH_MAX], tf[PATH_MAX + 32], log[PATH_MAX + 32], err[PATH_MAX + 256], ebuf[1200];
     tqu_detached_status st;
     k8s_err kerr;
 
@@ -105,6 +141,13 @@ static void launch(tqu_ap_run *run, const char *sdir, tqu_outcome *o)
     if (!t || !(base = strrchr(t, '/')) || tqu__ap_confine(run, "status.template", t, o)) {
         if (!t)
             tqu_out(o, TQU_OUT_FAILED, "TemplateNotConverted", "status.template is not set");
+        return;
+    }
+    /* the template staged for this spec's package, never a previous one */
+    tqu__ap_new_saas(run, saas, sizeof(saas));
+    if (tqu__ap_template_stale(run, t)) {
+        tqu_out(o, TQU_OUT_BLOCKED, "TemplateNotStaged", "status.template %s is not in %s (the package of "
+                "spec.toVersion): the installer is not started; change the spec to stage the template again", t, saas);
         return;
     }
     if (!tqu_may_act(run->ctl)) {
@@ -119,18 +162,10 @@ static void launch(tqu_ap_run *run, const char *sdir, tqu_outcome *o)
         tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", err);
         return;
     }
-    tqu__ap_new_saas(run, saas, sizeof(saas));
     snprintf(tf, sizeof(tf), "--template.file=%s", base + 1);
     snprintf(log, sizeof(log), "%s/install.log", sdir);
     /* the second record, in status, before anything starts */
-    cJSON *l = cJSON_CreateObject();
-    k8s_time_now(now, sizeof(now));
-    if (!l || !cJSON_AddNumberToObject(l, "generation", (double)run->generation) ||
-        !cJSON_AddStringToObject(l, "startedAt", now) || !cJSON_AddStringToObject(l, "folder", sdir) ||
-        !cJSON_AddStringToObject(l, "outcome", "Unknown") || k8s_json_put(run->status, "launch", l) ||
-        tqu_job_write_status((tqu_job *)run)) {
-        if (l && !cJSON_GetObjectItemCaseSensitive(run->status, "launch"))
-            cJSON_Delete(l);
+    if (tqu__ap_record_launch(run, sdir)) {
         tqu_out(o, TQU_OUT_ERROR, "LaunchNotRecorded", "the installer is not started: its launch could not be recorded "
                 "in status first");
         return;
@@ -161,11 +196,16 @@ void tqu__ap_step_install(tqu_job *job, tqu_outcome *o)
     tqu_ap_run *run = (tqu_ap_run *)job;
     char sdir[PATH_MAX + 16];
     tqu_detached_status st;
+    struct stat sb;
     const cJSON *rec = k8s_json_get(run->status, "launch", NULL);
     const char *rec_outcome = k8s_json_str(rec, "outcome", NULL);
 
     state_dir(run, sdir, sizeof(sdir));
-    if (tqu_detached_poll(sdir, NULL, 10, &st) && st.state == TQU_DETACHED_NOT_LAUNCHED && tqu__ap_is_dir(sdir)) {
+    /* a folder that cannot be read says nothing: a running installer is
+     * never reported Failed (nor its finalizer dropped) for it; only a
+     * folder not there yet means never launched */
+    int prc = tqu_detached_poll(sdir, NULL, 10, &st);
+    if (prc && !(st.state == TQU_DETACHED_NOT_LAUNCHED && lstat(sdir, &sb) < 0 && errno == ENOENT)) {
         tqu_out(o, TQU_OUT_ERROR, "StateUnreadable", "cannot read %s: %s", sdir, st.message);
         return;
     }

@@ -83,6 +83,19 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
         tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s", err);
         return;
     }
+    /* the log holds stderr too: every word must be a container id, or
+     * nothing is removed (no other word ever reaches docker rm -f) */
+    for (const char *p = b.data ? b.data : ""; *p;) {
+        size_t n = strcspn(p, " \t\r\n");
+        if (n && !tqu__ap_container_id(p, n)) {
+            tqu_out(o, TQU_OUT_FAILED, "LegacyUninstallFailed", "docker ps -aq wrote something other than container "
+                    "ids (nothing removed): %.*s", (int)(b.len < 1500 ? b.len : 1500), b.data);
+            k8s_buf_release(&b);
+            return;
+        }
+        p += n;
+        p += strspn(p, " \t\r\n");
+    }
     /* docker rm -f <id>... : one argv, at most 256 ids at a time */
     char *save = NULL, *argv[260];
     int n = 0;
@@ -94,7 +107,8 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
             argv[n++] = id;
         if ((!id && n > 3) || n == 259) {
             argv[n] = NULL;
-            if (tqu__ap_run(run, argv, run->dir, 600, "docker-rm.log", &res, o)) {
+            if (tqu__ap_before_vendor(run, 0, "docker rm -f", o) ||
+                tqu__ap_run(run, argv, run->dir, 600, "docker-rm.log", &res, o)) {
                 k8s_buf_release(&b);
                 return;
             }
@@ -120,6 +134,9 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
                     removed, dir);
             return;
         }
+        if (tqu__ap_confine_legacy(run, o) ||   /* again, right before rm -rf */
+            tqu__ap_before_vendor(run, 0, "rm -rf", o))
+            return;
         char *rm[] = { "rm", "-rf", "--", (char *)dir, NULL };
         if (tqu__ap_run(run, rm, run->dir, 600, "rm.log", &res, o))
             return;
@@ -130,7 +147,8 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
         folder = 1;
     }
     char *restart[] = { "systemctl", "restart", "docker", NULL };
-    if (tqu__ap_run(run, restart, run->dir, 300, "docker-restart.log", &res, o))
+    if (tqu__ap_before_vendor(run, 0, "systemctl restart docker", o) ||
+        tqu__ap_run(run, restart, run->dir, 300, "docker-restart.log", &res, o))
         return;
     if (!res.exited || res.exit_code) {
         tqu_out(o, TQU_OUT_FAILED, "LegacyUninstallFailed", "systemctl restart docker ended with %d: %s", res.exit_code,

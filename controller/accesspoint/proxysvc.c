@@ -6,11 +6,18 @@
  * never run: FixsvcChecksumMismatch); without one: Blocked
  * FixsvcRequired. The Service is read again after it: still without the
  * port is FixsvcIneffective. Re-running the step reads the Service first,
- * so fixsvc.sh runs only while the port is missing.
+ * so fixsvc.sh runs only while the port is missing. The script is copied
+ * into the request's folder, and that copy is md5-checked and run (the
+ * file checked is the file run); a marker (fixsvc.launched) written
+ * before it starts, and its result (fixsvc.result) after, keep a crash
+ * from running it twice: marker without result is Blocked
+ * FixsvcOutcomeUnknown.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include "host/fsutil.h"
 #include "runtime/log.h"
 #include "ap_int.h"
@@ -72,7 +79,8 @@ static int template_wants(tqu_ap_run *run, int port, tqu_outcome *o)
 void tqu__ap_step_proxy(tqu_job *job, tqu_outcome *o)
 {
     tqu_ap_run *run = (tqu_ap_run *)job;
-    char got[33], err[PATH_MAX + 256], dir[PATH_MAX];
+    char got[33], err[PATH_MAX + 256], dir[PATH_MAX], copy[PATH_MAX + 32], marker[PATH_MAX + 32],
+         result[PATH_MAX + 32], rtext[64];
     tqu_child_result res;
     int r;
 
@@ -97,7 +105,24 @@ void tqu__ap_step_proxy(tqu_job *job, tqu_outcome *o)
                 run->spec.proxy_name, AP_PROXY_PORT);
         return;
     }
-    if (tqu__ap_md5_file(run->spec.fixsvc_path, got, err, sizeof(err))) {
+    /* once started, never again while how it ended is unknown */
+    snprintf(copy, sizeof(copy), "%s/fixsvc.sh", run->dir);
+    snprintf(marker, sizeof(marker), "%s/fixsvc.launched", run->dir);
+    snprintf(result, sizeof(result), "%s/fixsvc.result", run->dir);
+    if (tqu__ap_is_file(marker) && !tqu__ap_is_file(result)) {
+        tqu_out(o, TQU_OUT_BLOCKED, "FixsvcOutcomeUnknown",
+                "fixsvc.sh was started (%s) but how it ended is not recorded and Service %s/%s still lacks port %d: it "
+                "is not run twice; check the Service and fixsvc.log in %s, then remove %s to have it run again",
+                marker, run->spec.proxy_ns, run->spec.proxy_name, AP_PROXY_PORT, run->dir, marker);
+        return;
+    }
+    /* the md5 is checked on the copy that runs, in the request's folder */
+    if (tqu_mkdir_p(run->dir, 0700, err, sizeof(err))) {
+        tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "%s (spec.backupDir)", err);
+        return;
+    }
+    if (tqu__ap_copy_file(run->spec.fixsvc_path, copy, 0700, err, sizeof(err)) ||
+        tqu__ap_md5_file(copy, got, err, sizeof(err))) {
         tqu_out(o, TQU_OUT_BLOCKED, "FixsvcRequired", "spec.fixsvc.path: %s", err);
         return;
     }
@@ -109,10 +134,29 @@ void tqu__ap_step_proxy(tqu_job *job, tqu_outcome *o)
     }
     snprintf(dir, sizeof(dir), "%s", run->spec.fixsvc_path);
     *strrchr(dir, '/') = '\0';
-    char *argv[] = { "sh", (char *)run->spec.fixsvc_path, NULL };
-    tqu_event(run, "Normal", "FixsvcStarted", "Service %s lacks port %d: running %s (md5 %s checked)",
-              run->spec.proxy_name, AP_PROXY_PORT, run->spec.fixsvc_path, got);
-    if (tqu__ap_run(run, argv, dir[0] ? dir : "/", 600, "fixsvc.log", &res, o))
+    char *argv[] = { "sh", copy, NULL };
+    if (tqu__ap_before_vendor(run, 0, "fixsvc.sh", o))
+        return;
+    /* the marker, then an old result gone: a crash in between leaves a
+     * known outcome of a run that did not start this time */
+    if (tqu_write_file_atomic(marker, "launched\n", 9, 0600, err, sizeof(err))) {
+        tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "cannot record the start of fixsvc.sh: %s", err);
+        return;
+    }
+    if (unlink(result) && errno != ENOENT) {
+        tqu_out(o, TQU_OUT_BLOCKED, "StateDirUnwritable", "cannot remove %s: %s", result, strerror(errno));
+        return;
+    }
+    tqu_event(run, "Normal", "FixsvcStarted", "Service %s lacks port %d: running %s (a copy of %s, md5 %s checked)",
+              run->spec.proxy_name, AP_PROXY_PORT, copy, run->spec.fixsvc_path, got);
+    int notrun = tqu__ap_run(run, argv, dir[0] ? dir : "/", 600, "fixsvc.log", &res, o);
+    if (notrun)
+        snprintf(rtext, sizeof(rtext), "not started\n");
+    else
+        snprintf(rtext, sizeof(rtext), "%s %d\n", res.exited ? "exit" : "signal", res.exited ? res.exit_code : res.signal);
+    if (tqu_write_file_atomic(result, rtext, strlen(rtext), 0600, err, sizeof(err)))
+        tqu_log(TQU_WARN, "cannot record how fixsvc.sh ended", "key", run->key, "error", err, NULL);
+    if (notrun)
         return;
     if (!res.exited || res.exit_code) {
         tqu_out(o, TQU_OUT_FAILED, "FixsvcFailed", "fixsvc.sh ended with %d: %s", res.exit_code, res.tail);

@@ -64,6 +64,34 @@ static int exit_code(const tqu_job *job, long long *code)
     return 1;
 }
 
+/* A new generation reruns a succeeded step whose inputs changed (the
+ * engine compares a digest of this text): every step that reads the new
+ * package or makes the template the installer uses, so Install never
+ * starts with the previous spec's package, template or images. */
+static int inputs(tqu_job *job, int id, char *buf, size_t len)
+{
+    const tqu_ap_spec *sp = &((tqu_ap_run *)job)->spec;
+    int n;
+    if (id != AP_EXTRACT && id != AP_GATHER && id != AP_DECRYPT && id != AP_CONVERT && id != AP_STAGE &&
+        id != AP_IMAGES_STEP && id != AP_CDN)
+        return 0;
+    n = snprintf(buf, len, "root=%s to=%s", sp->packages_root, sp->to_version);
+    if (n < 0 || (size_t)n >= len)
+        return 1;
+    if (id == AP_EXTRACT)
+        snprintf(buf + n, len - (size_t)n, " archive=%s md5=%s", sp->archive, sp->md5);
+    if (id == AP_GATHER || id == AP_CONVERT || id == AP_CDN)
+        snprintf(buf + n, len - (size_t)n, " from=%s pc=%s saas=%s deploy=%s", sp->from_version, sp->plan_client_dir,
+                 sp->saas_dir, sp->deploy_id);
+    if (id == AP_IMAGES_STEP) {
+        size_t m = (size_t)n;
+        m += (size_t)snprintf(buf + m, len - m, " images=%s user=%s", sp->images, sp->ssh_user);
+        for (int i = 0; i < sp->nmachines && m < len; i++)
+            m += (size_t)snprintf(buf + m, len - m, " %s:%d", sp->machines[i].host, sp->machines[i].port);
+    }
+    return 1;
+}
+
 static const tqu_step steps[AP_NSTEPS] = {
     [AP_VALIDATE] = { "Validate", "checking the versions, the folders (allowed roots) and the packages",
                       tqu__ap_step_validate, NULL, TQU_STEP_CHECK },
@@ -113,5 +141,6 @@ const tqu_workflow tqu_accesspoint_workflow = {
     .dry_run = dry_run,
     .paused = paused,
     .vendor_running = vendor_running,
+    .inputs = inputs,
     .exit_code = exit_code,
 };

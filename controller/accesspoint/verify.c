@@ -35,13 +35,31 @@ static int verify_item(void *ud, const cJSON *d, int restart)
     return 0;
 }
 
+time_t tqu__ap_verify_start(tqu_ap_run *run)
+{
+    cJSON *s = tqu_status_step(run->status, run->wf, AP_VERIFY);
+    const char *started = k8s_json_str(s, "startedAt", NULL);
+    time_t t0 = 0;
+    char now[40];
+    if (started && k8s_time_parse(started, &t0) == K8S_OK)
+        return t0;
+    /* none (or not a time): the wait starts now, and is recorded so the
+     * next look counts from here (not from 0: at once timed out; nor from
+     * each look's now: never) */
+    t0 = time(NULL);
+    k8s_time_format(t0, 0, now, sizeof(now));
+    if (s)
+        k8s_json_put(s, "startedAt", cJSON_CreateString(now));
+    return t0;
+}
+
 void tqu__ap_step_verify(tqu_job *job, tqu_outcome *o)
 {
     tqu_ap_run *run = (tqu_ap_run *)job;
     struct verify v;
     k8s_err err;
     char ebuf[1200];
-    time_t t0 = time(NULL);
+    time_t t0;
 
     memset(&v, 0, sizeof(v));
     if (k8s_list(run->ctl->client, &K8S_DEPLOYMENTS, NULL, NULL, verify_item, &v, NULL, &err)) {
@@ -52,9 +70,7 @@ void tqu__ap_step_verify(tqu_job *job, tqu_outcome *o)
         tqu_out(o, TQU_OUT_DONE, NULL, "all %ld Deployments are rolled out and available", v.total);
         return;
     }
-    const char *started = k8s_json_str(tqu_status_step(run->status, run->wf, AP_VERIFY), "startedAt", NULL);
-    if (started && k8s_time_parse(started, &t0) != K8S_OK)
-        t0 = 0;
+    t0 = tqu__ap_verify_start(run);
     if (difftime(time(NULL), t0) > run->spec.timeout_install_s) {
         tqu_out(o, TQU_OUT_FAILED, "VerifyTimedOut", "%ld of %ld Deployments not available after spec.timeouts.install: %s",
                 v.total - v.ready, v.total, v.names);

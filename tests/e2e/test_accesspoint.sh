@@ -15,8 +15,9 @@
 #     nothing loaded there and no archive there but the .part; then the
 #     archive arrives intact (sha256) and docker load runs there once;
 #   - proxy-pp without 30083: a fixsvc.sh whose md5 does not match is never
-#     run (FixsvcChecksumMismatch); with the right md5 it runs once and the
-#     Service gets the port;
+#     run (FixsvcChecksumMismatch); a start marker without a result is not
+#     run again (FixsvcOutcomeUnknown); with the right md5 its copy runs once
+#     and the Service gets the port;
 #   - kill -9 of the controller while the installer runs: restarted, it
 #     follows the same installer: one run, Succeeded; no step redone.
 #   - a second upgrade with proxy-pp already on 30083 runs no fixsvc.sh;
@@ -120,7 +121,7 @@ echo "\$*" >> $rec/docker.$side
 date +%T.%N >> $rec/docker.$side.when
 case \$1 in
 load) sha256sum "\$3" | cut -d' ' -f1 >> $rec/docker.$side.sha ;;
-ps) [ "\$2" = -aq ] && printf 'c1\\nc2\\n' || printf 'CONTAINER ID   IMAGE\\nc1   old/console\\nc2   old/proxy\\n' ;;
+ps) [ "\$2" = -aq ] && printf 'c1c1c1c1c1c1\\nc2c2c2c2c2c2\\n' || printf 'CONTAINER ID   IMAGE\\nc1   old/console\\nc2   old/proxy\\n' ;;
 esac
 EOF
   chmod 0755 "$d/docker"
@@ -309,12 +310,22 @@ e2e_match "after kill -9 mid-copy the copy went on from its .part" "^archive sen
   "$(machine "127.0.0.1:$sport" message)"
 e2e_eq "docker load here still ran once" 1 "$(lines "$rec/docker.local")"
 
-# the right md5: it runs, the Service gets 30083; kill -9 while the installer runs
+# the right md5, but a start marker without a result (a crash while it ran): not run twice
+apfolder=$(kubectl -n "$ns" get tqap ap -o jsonpath='{.status.folder}')
+touch "$apfolder/fixsvc.launched"
 kubectl -n "$ns" patch tqap ap --type=merge -p "{\"spec\":{\"fixsvc\":{\"md5\":\"$fix_md5\"}}}" >/dev/null
+check_state 60 ap "Blocked FixsvcOutcomeUnknown" "fixsvc.sh started before, its outcome not recorded: Blocked FixsvcOutcomeUnknown"
+e2e_check "and it was not run again" test ! -e "$rec/fixsvc.calls"
+# the marker removed: it runs (a copy in the request's folder), the Service gets 30083; kill -9 while the installer runs
+# (the same md5 in capitals: a new generation, so the Blocked step is looked at again at once)
+rm -f "$apfolder/fixsvc.launched"
+kubectl -n "$ns" patch tqap ap --type=merge -p "{\"spec\":{\"fixsvc\":{\"md5\":\"${fix_md5^^}\"}}}" >/dev/null
 if e2e_eventually 60 test -s "$rec/install.calls"; then e2e_ok "the installer started"
 else e2e_not_ok "the installer started" "$(state ap)" "$(steps ap)"; fi
 up_stop ctl KILL
 e2e_eq "fixsvc.sh ran once" 1 "$(lines "$rec/fixsvc.calls")"
+e2e_eq "its copy in the request's folder ran, its result recorded" "$fix_md5 exit 0" \
+  "$(md5sum < "$apfolder/fixsvc.sh" | cut -d' ' -f1) $(cat "$apfolder/fixsvc.result" 2>/dev/null)"
 e2e_match "proxy-pp has port 30083" '(^| )30083( |$)' "$(kubectl -n default get svc proxy-pp -o jsonpath='{.spec.ports[*].port}')"
 cdnkept=$(ls "$tmp"/backups/*/darwin_update_template_*.before-cdn 2>/dev/null | head -n1)
 staged=$new/tq_saas/darwin_update_template_20261205220000.yaml
@@ -382,7 +393,7 @@ kubectl -n "$ns" patch tqap old --type=merge -p '{"spec":{"legacy":{"confirmUnin
 check_state 60 old "Blocked RedeployRequired" "confirmUninstall: Blocked RedeployRequired"
 oldfolder=$(kubectl -n "$ns" get tqap old -o jsonpath='{.status.folder}')
 e2e_eq "the container list is kept" "CONTAINER ID   IMAGE|c1   old/console|c2   old/proxy" "$(paste -sd'|' "$oldfolder/containers.txt")"
-e2e_eq "docker rm -f of every container" "rm -f c1 c2" "$(grep '^rm' "$rec/docker.local")"
+e2e_eq "docker rm -f of every container" "rm -f c1c1c1c1c1c1 c2c2c2c2c2c2" "$(grep '^rm' "$rec/docker.local")"
 e2e_check "the install folder (vendor layout) is removed" test ! -e "$tmp/legacy"
 e2e_eq "docker restarted once" "restart docker" "$(cat "$rec/systemctl")"
 echo "# test_accesspoint took $(( $(date +%s) - T0 )) s"

@@ -9,11 +9,16 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <cmocka.h>
 #include "k8s.h"
 #include "accesspoint/ap_int.h"
 #include "accesspoint/spec.h"
+#include "host/roots.h"
+#include "runtime/options.h"
+#include <sys/stat.h>
+#include <unistd.h>
 
 static cJSON *parse(const char *s)
 {
@@ -228,6 +233,314 @@ static void test_workflow_table(void **state)
     assert_true(wf->steps[AP_PROXY].flags & TQU_STEP_CHANGES);
 }
 
+/* A launch that cannot be recorded in status leaves no launch entry (the
+ * one before it, if any, as it was): else the engine's next status write
+ * would persist outcome Unknown for an installer that never ran. */
+static void test_launch_not_recorded(void **state)
+{
+    (void)state;
+    tqu_controller ctl;
+    tqu_ap_run run;
+    memset(&ctl, 0, sizeof(ctl));
+    memset(&run, 0, sizeof(run));
+    ctl.stopping = 1;   /* every status write fails */
+    run.ctl = &ctl;
+    run.wf = &tqu_accesspoint_workflow;
+    run.key = "ns/a";
+    run.ns = "ns";
+    run.name = "a";
+    run.generation = 2;
+    run.status = parse("{}");
+    assert_int_equal(tqu__ap_record_launch(&run, "/qaxdata/x/install"), -1);
+    assert_null(cJSON_GetObjectItemCaseSensitive(run.status, "launch"));
+    cJSON_Delete(run.status);
+    run.status = parse("{\"launch\":{\"generation\":1,\"outcome\":\"Failed\"}}");
+    assert_int_equal(tqu__ap_record_launch(&run, "/qaxdata/x/install"), -1);
+    assert_string_equal(k8s_json_str(run.status, "launch", "outcome", NULL), "Failed");
+    assert_int_equal(k8s_json_int(run.status, 0, "launch", "generation", NULL), 1);
+    cJSON_Delete(run.status);
+}
+
+/* The inputs hook: each package step's text changes with what it reads */
+static void inputs_of(const char *spec, int id, char *buf, size_t len)
+{
+    tqu_ap_run run;
+    const char *reason = NULL;
+    char msg[512];
+    memset(&run, 0, sizeof(run));
+    cJSON *o = parse(spec);
+    if (tqu_ap_spec_parse(o, &run.spec, &reason, msg, sizeof(msg)))
+        fail_msg("%s: %s", spec, msg);
+    buf[0] = '\0';
+    assert_non_null(tqu_accesspoint_workflow.inputs);
+    if (!tqu_accesspoint_workflow.inputs((tqu_job *)&run, id, buf, len))
+        snprintf(buf, len, "(none)");
+    cJSON_Delete(o);
+}
+
+static void test_inputs(void **state)
+{
+    (void)state;
+    static const char *base = "{\"spec\":{" MIN "}}";
+    static const struct { const char *spec; int steps[8]; } changes[] = {
+        { "{\"spec\":{\"fromVersion\":\"10.3.0.3201\",\"toVersion\":\"10.6.0.2402\"}}",
+          { AP_EXTRACT, AP_GATHER, AP_DECRYPT, AP_CONVERT, AP_STAGE, AP_IMAGES_STEP, AP_CDN, -1 } },
+        { "{\"spec\":{" MIN ",\"packages\":{\"root\":\"/qaxdata/other\"}}}",
+          { AP_EXTRACT, AP_GATHER, AP_DECRYPT, AP_CONVERT, AP_STAGE, AP_IMAGES_STEP, AP_CDN, -1 } },
+        { "{\"spec\":{" MIN ",\"packages\":{\"md5\":\"0123456789abcdef0123456789abcdef\"}}}", { AP_EXTRACT, -1 } },
+        { "{\"spec\":{" MIN ",\"deployId\":\"abc\"}}", { AP_GATHER, AP_CONVERT, AP_CDN, -1 } },
+        { "{\"spec\":{" MIN ",\"images\":\"/qaxdata/i.tar\"}}", { AP_IMAGES_STEP, -1 } },
+        { "{\"spec\":{" MIN ",\"machines\":[\"10.0.0.2\"],\"ssh\":{\"knownHostsConfigMap\":\"kh\"}}}",
+          { AP_IMAGES_STEP, -1 } },
+    };
+    char a[8192], b[8192];
+    for (size_t c = 0; c < sizeof(changes) / sizeof(changes[0]); c++) {
+        for (int id = 0; id < AP_NSTEPS; id++) {
+            int want = 0;
+            for (int k = 0; changes[c].steps[k] >= 0; k++)
+                want |= changes[c].steps[k] == id;
+            inputs_of(base, id, a, sizeof(a));
+            inputs_of(changes[c].spec, id, b, sizeof(b));
+            if (want != (strcmp(a, b) != 0))
+                fail_msg("change %zu, step %d: \"%s\" vs \"%s\"", c, id, a, b);
+        }
+    }
+    /* Validate, ProxyService, Install, Verify have none */
+    inputs_of(base, AP_INSTALL, a, sizeof(a));
+    assert_string_equal(a, "(none)");
+}
+
+/* Install starts only with the template staged in this spec's package */
+static void test_template_stale(void **state)
+{
+    (void)state;
+    tqu_ap_run run;
+    const char *reason = NULL;
+    char msg[512];
+    memset(&run, 0, sizeof(run));
+    cJSON *o = parse("{\"spec\":{" MIN "}}");
+    assert_int_equal(tqu_ap_spec_parse(o, &run.spec, &reason, msg, sizeof(msg)), 0);
+    assert_int_equal(tqu__ap_template_stale(&run, "/qaxdata/cli/10.6.0.2401/tq_saas/darwin_update_template_1.yaml"), 0);
+    assert_int_equal(tqu__ap_template_stale(&run, "/qaxdata/cli/10.6.0.2400/tq_saas/darwin_update_template_1.yaml"), 1);
+    assert_int_equal(tqu__ap_template_stale(&run, "/qaxdata/cli/10.6.0.2401/tq_saas/x/t.yaml"), 1);
+    assert_int_equal(tqu__ap_template_stale(&run, "/qaxdata/cli/10.6.0.2401/tq_saa/t.yaml"), 1);
+    assert_int_equal(tqu__ap_template_stale(&run, "t.yaml"), 1);
+    assert_int_equal(tqu__ap_template_stale(&run, NULL), 1);
+    cJSON_Delete(o);
+}
+
+/* The legacy install folder (rm -rf): strictly below a root, never the
+ * request's folder or backupDir, nor a folder above them (links followed) */
+static int legacy_ok(const char *root, const char *install, const char *backup, const char *dir)
+{
+    tqu_controller ctl;
+    tqu_options opts;
+    tqu_ap_run run;
+    tqu_outcome o;
+    char err[512], ib[PATH_MAX], bb[PATH_MAX];
+    memset(&ctl, 0, sizeof(ctl));
+    memset(&opts, 0, sizeof(opts));
+    memset(&run, 0, sizeof(run));
+    memset(&o, 0, sizeof(o));
+    tqu_roots_init(&opts.allowed_roots);
+    if (tqu_roots_add(&opts.allowed_roots, root, err, sizeof(err)))
+        fail_msg("%s: %s", root, err);
+    ctl.opts = &opts;
+    run.ctl = &ctl;
+    run.key = "ns/a";
+    snprintf(ib, sizeof(ib), "%s%s", root, install);
+    snprintf(bb, sizeof(bb), "%s%s", root, backup);
+    run.spec.legacy_dir = ib;
+    run.spec.backup_dir = bb;
+    snprintf(run.dir, sizeof(run.dir), "%s%s", root, dir);
+    int rc = tqu__ap_confine_legacy(&run, &o);
+    if (rc)
+        assert_string_equal(o.reason, "PathNotAllowed");
+    tqu_roots_release(&opts.allowed_roots);
+    return rc == 0;
+}
+
+static void test_legacy_confined(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/tqap-unit-XXXXXX", p[PATH_MAX];
+    assert_non_null(mkdtemp(root));
+    snprintf(p, sizeof(p), "%s/b", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/s", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/l", root);
+    assert_int_equal(symlink(root, p), 0);
+    assert_true(legacy_ok(root, "/s/services", "/b", "/b/ns.a.u.ap"));
+    assert_true(legacy_ok(root, "/s", "/b", "/b/ns.a.u.ap"));
+    assert_true(legacy_ok(root, "/b2", "/b", "/b/ns.a.u.ap"));       /* a name that only begins alike */
+    assert_false(legacy_ok(root, "", "/b", "/b/ns.a.u.ap"));           /* the root itself */
+    assert_false(legacy_ok(root, "/l", "/b", "/b/ns.a.u.ap"));         /* a link to the root */
+    assert_false(legacy_ok(root, "/b", "/b", "/b/ns.a.u.ap"));         /* backupDir */
+    assert_false(legacy_ok(root, "/s", "/s/backups", "/x/ns.a.u.ap")); /* holds backupDir */
+    assert_false(legacy_ok(root, "/s", "/b", "/s/ns.a.u.ap"));         /* holds the request's folder */
+    assert_false(legacy_ok(root, "/l/s", "/s/b", "/s/b/r"));           /* the same through a link */
+    assert_false(legacy_ok(root, "/../etc", "/b", "/b/r"));
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/s", root);
+    rmdir(p);
+    snprintf(p, sizeof(p), "%s/b", root);
+    rmdir(p);
+    rmdir(root);
+}
+
+/* An install folder whose marker cannot be read: retried (StateUnreadable),
+ * never taken for an installer that ended (Failed, finalizer dropped) */
+static void test_install_state_unreadable(void **state)
+{
+    (void)state;
+    tqu_controller ctl;
+    tqu_ap_run run;
+    tqu_outcome o;
+    char root[] = "/tmp/tqap-unit-XXXXXX", p[PATH_MAX + 32];
+    memset(&ctl, 0, sizeof(ctl));
+    memset(&run, 0, sizeof(run));
+    memset(&o, 0, sizeof(o));
+    ctl.stopping = 1;
+    run.ctl = &ctl;
+    run.wf = &tqu_accesspoint_workflow;
+    run.key = "ns/a";
+    assert_non_null(mkdtemp(root));
+    snprintf(run.dir, sizeof(run.dir), "%s", root);
+    snprintf(p, sizeof(p), "%s/install", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/install/launch", root);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("{not json", f);
+    fclose(f);
+    run.status = parse("{\"launch\":{\"generation\":1,\"outcome\":\"Unknown\"}}");
+    tqu__ap_step_install((tqu_job *)&run, &o);
+    assert_int_equal(o.kind, TQU_OUT_ERROR);
+    assert_string_equal(o.reason, "StateUnreadable");
+    assert_string_equal(k8s_json_str(run.status, "launch", "outcome", NULL), "Unknown");
+    cJSON_Delete(run.status);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/install", root);
+    rmdir(p);
+    rmdir(root);
+}
+
+/* Gather refuses a source that is a link out of the allowed roots (the
+ * installed deploy-server.db here), before copying anything of it */
+static void test_gather_link_out(void **state)
+{
+    (void)state;
+    tqu_controller ctl;
+    tqu_options opts;
+    tqu_ap_run run;
+    tqu_outcome o;
+    char root[] = "/tmp/tqap-unit-XXXXXX", p[PATH_MAX], js[4 * PATH_MAX], err[512], msg[512];
+    const char *reason = NULL;
+    memset(&ctl, 0, sizeof(ctl));
+    memset(&opts, 0, sizeof(opts));
+    memset(&run, 0, sizeof(run));
+    memset(&o, 0, sizeof(o));
+    assert_non_null(mkdtemp(root));
+    tqu_roots_init(&opts.allowed_roots);
+    assert_int_equal(tqu_roots_add(&opts.allowed_roots, root, err, sizeof(err)), 0);
+    ctl.opts = &opts;
+    run.ctl = &ctl;
+    run.key = "ns/a";
+    snprintf(js, sizeof(js), "{\"spec\":{" MIN ",\"packages\":{\"root\":\"%s/cli\"},\"backupDir\":\"%s/b\","
+             "\"install\":{\"planClientDir\":\"%s/pc\",\"saasDir\":\"%s/saas\"}}}", root, root, root, root);
+    cJSON *obj = parse(js);
+    assert_int_equal(tqu_ap_spec_parse(obj, &run.spec, &reason, msg, sizeof(msg)), 0);
+    snprintf(run.dir, sizeof(run.dir), "%s/b/r", root);
+    snprintf(p, sizeof(p), "%s/pc", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/saas", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/saas/darwin_template_abc.yaml", root);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/pc/deploy-server.db", root);
+    assert_int_equal(symlink("/etc/hostname", p), 0);
+    tqu__ap_step_gather((tqu_job *)&run, &o);
+    assert_int_equal(o.kind, TQU_OUT_FAILED);
+    assert_string_equal(o.reason, "PathNotAllowed");
+    assert_non_null(strstr(o.message, "deploy-server.db"));
+    snprintf(p, sizeof(p), "%s/cli/10.6.0.2401/" AP_PLAN_CLIENT "/deploy-server.db", root);
+    assert_int_equal(access(p, F_OK), -1);
+    char *rm[] = { "rm", "-rf", root, NULL };
+    tqu_child_result res;
+    tqu_child_spec cs = { .argv = rm };
+    tqu_child_run(&cs, &res);
+    tqu_roots_release(&opts.allowed_roots);
+    cJSON_Delete(obj);
+}
+
+/* only [0-9a-f]{12,64} reaches docker rm -f */
+static void test_container_id(void **state)
+{
+    (void)state;
+    static const char *good[] = { "0123456789ab", "c1c1c1c1c1c1",
+                                  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL };
+    static const char *bad[] = { "", "0123456789a", "0123456789AB", "WARNING:", "--all", "-f", "0123456789ab;",
+                                 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0", "c1", NULL };
+    for (int i = 0; good[i]; i++)
+        assert_int_equal(tqu__ap_container_id(good[i], strlen(good[i])), 1);
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(tqu__ap_container_id(bad[i], strlen(bad[i])), 0);
+}
+
+/* before docker load, fixsvc.sh, docker rm -f: only while this process may
+ * act and the status write before it went through */
+static void test_before_vendor(void **state)
+{
+    (void)state;
+    tqu_controller ctl;
+    tqu_ap_run run;
+    tqu_outcome o;
+    memset(&ctl, 0, sizeof(ctl));
+    memset(&run, 0, sizeof(run));
+    memset(&o, 0, sizeof(o));
+    run.ctl = &ctl;
+    assert_int_equal(tqu__ap_before_vendor(&run, 0, "docker load", &o), 0);
+    assert_int_equal(tqu__ap_before_vendor(&run, -1, "docker load", &o), -1);
+    assert_int_equal(o.kind, TQU_OUT_ERROR);
+    assert_string_equal(o.reason, "ApiError");
+    memset(&o, 0, sizeof(o));
+    ctl.stopping = 1;
+    assert_int_equal(tqu__ap_before_vendor(&run, 0, "docker load", &o), -1);
+    assert_int_equal(o.kind, TQU_OUT_ERROR);
+    assert_string_equal(o.reason, "NotLeader");
+}
+
+/* Verify's wait: from the step's startedAt; none or garbage: now, recorded */
+static void test_verify_start(void **state)
+{
+    (void)state;
+    tqu_ap_run run;
+    memset(&run, 0, sizeof(run));
+    run.wf = &tqu_accesspoint_workflow;
+    run.status = parse("{}");
+    assert_int_equal(tqu_status_init_steps(run.status, run.wf), 0);
+    cJSON *s = tqu_status_step(run.status, run.wf, AP_VERIFY);
+    assert_non_null(s);
+    cJSON_DeleteItemFromObjectCaseSensitive(s, "startedAt");
+    time_t before = time(NULL);
+    time_t t0 = tqu__ap_verify_start(&run);
+    assert_true(t0 >= before && t0 <= time(NULL));
+    time_t rec = 0;
+    assert_int_equal(k8s_time_parse(k8s_json_str(s, "startedAt", NULL), &rec), 0);
+    assert_true(rec == t0);
+    k8s_json_put(s, "startedAt", cJSON_CreateString("yesterday"));
+    t0 = tqu__ap_verify_start(&run);
+    assert_true(t0 >= before);                      /* not 0: not timed out at once */
+    assert_int_equal(k8s_time_parse(k8s_json_str(s, "startedAt", NULL), &rec), 0);
+    k8s_json_put(s, "startedAt", cJSON_CreateString("2026-01-02T03:04:05Z"));
+    assert_int_equal(k8s_time_parse("2026-01-02T03:04:05Z", &rec), 0);
+    assert_true(tqu__ap_verify_start(&run) == rec);
+    cJSON_Delete(run.status);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +551,15 @@ int main(void)
         cmocka_unit_test(test_spec_refusals),
         cmocka_unit_test(test_md5_from_name),
         cmocka_unit_test(test_workflow_table),
+        cmocka_unit_test(test_launch_not_recorded),
+        cmocka_unit_test(test_inputs),
+        cmocka_unit_test(test_template_stale),
+        cmocka_unit_test(test_legacy_confined),
+        cmocka_unit_test(test_install_state_unreadable),
+        cmocka_unit_test(test_gather_link_out),
+        cmocka_unit_test(test_container_id),
+        cmocka_unit_test(test_before_vendor),
+        cmocka_unit_test(test_verify_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include "host/child.h"
+#include "host/fsutil.h"
 #include "engine/engine.h"
 #include "accesspoint.h"
 #include "spec.h"
@@ -90,8 +91,6 @@ void tqu__ap_new_dir(const tqu_ap_run *run, char *buf, size_t len);
 void tqu__ap_plan_client(const tqu_ap_run *run, char *buf, size_t len);   /* the new one */
 void tqu__ap_new_saas(const tqu_ap_run *run, char *buf, size_t len);      /* <new>/tq_saas */
 void tqu__ap_images(const tqu_ap_run *run, char *buf, size_t len);
-int tqu__ap_is_file(const char *p);
-int tqu__ap_is_dir(const char *p);
 /* Folders are confined (design.md section 8): 0, or -1 with o Failed
  * PathNotAllowed naming field. */
 int tqu__ap_confine(tqu_ap_run *run, const char *field, const char *path, tqu_outcome *o);

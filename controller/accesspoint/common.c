@@ -42,18 +42,6 @@ void tqu__ap_images(const tqu_ap_run *run, char *buf, size_t len)
         snprintf(buf, len, "%s/%s/tq_saas/%s", run->spec.packages_root, run->spec.to_version, AP_IMAGES);
 }
 
-int tqu__ap_is_file(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-int tqu__ap_is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 int tqu__ap_confine(tqu_ap_run *run, const char *field, const char *path, tqu_outcome *o)
 {
     char why[PATH_MAX + 1024], p[512];
@@ -278,7 +266,7 @@ int tqu__ap_deploy_template(tqu_ap_run *run, char *path, size_t plen, char *name
         if (run->spec.deploy_id[0]) {
             snprintf(name, nlen, "darwin_template_%s.yaml", run->spec.deploy_id);
             snprintf(path, plen, "%s/%s", dirs[i], name);
-            if (tqu__ap_is_file(path))
+            if (tqu_is_file(path))
                 return tqu__ap_confine(run, "the installed template", path, o);
             continue;
         }

@@ -26,7 +26,7 @@ void tqu__ap_step_decrypt(tqu_job *job, tqu_outcome *o)
         return;
     }
     snprintf(out, sizeof(out), "%s/template.yaml", pc);
-    if (!tqu__ap_is_file(out)) {
+    if (!tqu_is_file(out)) {
         tqu_out(o, TQU_OUT_FAILED, "DecryptFailed", "./darwin-client decrypt wrote no %s: %s", out, res.tail);
         return;
     }

@@ -83,7 +83,7 @@ void tqu__ap_step_extract(tqu_job *job, tqu_outcome *o)
         return;
     }
     tqu__ap_plan_client(run, ndir, sizeof(ndir));
-    if (!tqu__ap_is_dir(ndir)) {
+    if (!tqu_is_dir(ndir)) {
         tqu_out(o, TQU_OUT_FAILED, "PackageLayoutUnknown", "%s holds no %s after extraction: not a node package",
                 arch, AP_PLAN_CLIENT);
         return;

@@ -63,7 +63,7 @@ void tqu__ap_step_gather(tqu_job *job, tqu_outcome *o)
             continue;
         snprintf(s2, sizeof(s2), "%s/%s", src, e->d_name);
         snprintf(d2, sizeof(d2), "%s/%s", dst, e->d_name);
-        if (!tqu__ap_is_file(s2))
+        if (!tqu_is_file(s2))
             continue;
         if (copy(run, s2, d2, 0644, o)) {
             closedir(d);

@@ -76,7 +76,7 @@ static int is_loaded(tqu_ap_run *run, const char *host)
     if (r && !strcmp(r, "Loaded"))
         return 1;
     marker_path(run, host, m, sizeof(m));
-    if (!tqu__ap_is_file(m))
+    if (!tqu_is_file(m))
         return 0;
     /* "<sha256> <bytes>" of the archive loaded there (remote machines) */
     k8s_buf b;
@@ -360,7 +360,7 @@ void tqu__ap_step_images(tqu_job *job, tqu_outcome *o)
     if (tqu__ap_window_gate(run, o, "the images could be loaded") || tqu__ap_confine_spec(run, o))
         return;
     tqu__ap_images(run, images, sizeof(images));
-    if (!tqu__ap_is_file(images)) {
+    if (!tqu_is_file(images)) {
         tqu_out(o, TQU_OUT_BLOCKED, "ImagesNotFound", "%s is not there (spec.images)", images);
         return;
     }

@@ -35,7 +35,7 @@ int tqu__ap_installer_running(tqu_ap_run *run)
     if (!run->dir[0])
         return 0;
     state_dir(run, sdir, sizeof(sdir));
-    if (!tqu__ap_is_dir(sdir))
+    if (!tqu_is_dir(sdir))
         return 0;
     if (tqu_detached_poll(sdir, NULL, 0, &st))
         return st.state != TQU_DETACHED_NOT_LAUNCHED && st.state != TQU_DETACHED_FINISHED;

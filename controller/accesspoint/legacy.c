@@ -25,10 +25,10 @@ static int vendor_layout(const char *dir)
 {
     char p[PATH_MAX + 32];
     snprintf(p, sizeof(p), "%s/docker-compose.yml", dir);
-    if (tqu__ap_is_file(p))
+    if (tqu_is_file(p))
         return 1;
     snprintf(p, sizeof(p), "%s/docker-compose.yaml", dir);
-    return tqu__ap_is_file(p);
+    return tqu_is_file(p);
 }
 
 void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
@@ -45,7 +45,7 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
         return;
     }
     snprintf(done, sizeof(done), "%s/legacy.done", run->dir);
-    if (tqu__ap_is_file(done))
+    if (tqu_is_file(done))
         goto redeploy;
     if (!run->spec.confirm_uninstall) {
         tqu_out(o, TQU_OUT_BLOCKED, "LegacyDockerAccessPoint", MANUAL, dir, run->spec.to_version);
@@ -57,7 +57,7 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
     snprintf(list, sizeof(list), "%s/containers.txt", run->dir);
     char *ps[] = { "docker", "ps", "-a", "--no-trunc", NULL };
     char *ids[] = { "docker", "ps", "-aq", NULL };
-    if (!tqu__ap_is_file(list)) {
+    if (!tqu_is_file(list)) {
         if (tqu__ap_run(run, ps, run->dir, 120, "containers.txt.tmp", &res, o))
             return;
         if (!res.exited || res.exit_code) {
@@ -126,7 +126,7 @@ void tqu__ap_step_legacy(tqu_job *job, tqu_outcome *o)
     }
     k8s_buf_release(&b);
     int folder = 0;
-    if (tqu__ap_is_dir(dir)) {
+    if (tqu_is_dir(dir)) {
         if (!vendor_layout(dir)) {
             tqu_out(o, TQU_OUT_BLOCKED, "LegacyFolderUnknown",
                     "%d container(s) removed; %s (spec.legacy.installDir) does not hold the vendor's layout (no "

@@ -109,7 +109,7 @@ void tqu__ap_step_proxy(tqu_job *job, tqu_outcome *o)
     snprintf(copy, sizeof(copy), "%s/fixsvc.sh", run->dir);
     snprintf(marker, sizeof(marker), "%s/fixsvc.launched", run->dir);
     snprintf(result, sizeof(result), "%s/fixsvc.result", run->dir);
-    if (tqu__ap_is_file(marker) && !tqu__ap_is_file(result)) {
+    if (tqu_is_file(marker) && !tqu_is_file(result)) {
         tqu_out(o, TQU_OUT_BLOCKED, "FixsvcOutcomeUnknown",
                 "fixsvc.sh was started (%s) but how it ended is not recorded and Service %s/%s still lacks port %d: it "
                 "is not run twice; check the Service and fixsvc.log in %s, then remove %s to have it run again",

@@ -36,20 +36,20 @@ void tqu__ap_step_validate(tqu_job *job, tqu_outcome *o)
             snprintf(p, sizeof(p), "%s", run->spec.archive);
         else
             snprintf(p, sizeof(p), "%s/%s", run->spec.packages_root, run->spec.archive);
-        if (!tqu__ap_is_file(p)) {
+        if (!tqu_is_file(p)) {
             tqu_out(o, TQU_OUT_BLOCKED, "PackageNotFound", "the node package %s (spec.packages.archive) is not there", p);
             return;
         }
     } else {
         tqu__ap_plan_client(run, p, sizeof(p));
-        if (!tqu__ap_is_dir(p)) {
+        if (!tqu_is_dir(p)) {
             tqu_out(o, TQU_OUT_BLOCKED, "PackageNotFound",
                     "%s is not there: unpack the %s node package under %s, or set spec.packages.archive", p,
                     run->spec.to_version, run->spec.packages_root);
             return;
         }
     }
-    if (!tqu__ap_is_dir(run->spec.plan_client_dir)) {
+    if (!tqu_is_dir(run->spec.plan_client_dir)) {
         tqu_out(o, TQU_OUT_BLOCKED, "InstalledAccessPointNotFound", "%s (spec.install.planClientDir) is not there",
                 run->spec.plan_client_dir);
         return;

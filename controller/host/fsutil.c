@@ -497,3 +497,15 @@ out:
         k8s_buf_release(out);
     return rc;
 }
+
+int tqu_is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int tqu_is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}

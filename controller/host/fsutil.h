@@ -139,4 +139,8 @@ int tqu__seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
 void tqu__appendf(char *buf, size_t size, const char *sep, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* 1 when p is (after links) a regular file / a folder, else 0. */
+int tqu_is_file(const char *p);
+int tqu_is_dir(const char *p);
+
 #endif

@@ -109,7 +109,7 @@ void tqu__step_paas(tqu_job *job, tqu_outcome *o)
             char real[PATH_MAX], orig[PATH_MAX * 2 + 8], rerr[512];
             if (realpath(us, real)) {
                 snprintf(orig, sizeof(orig), "%s%s.orig", run->dir, real);
-                if (tqu__is_file(orig) && tqu_backup_record_file(run->status, "update.sh", orig, real, rerr, sizeof(rerr)))
+                if (tqu_is_file(orig) && tqu_backup_record_file(run->status, "update.sh", orig, real, rerr, sizeof(rerr)))
                     tqu_log(TQU_WARN, "cannot record the original update.sh", "key", run->key, "error", rerr, NULL);
             }
         }

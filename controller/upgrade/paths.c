@@ -38,21 +38,9 @@ void tqu__update_sh(const tqu_run *run, char *buf, size_t len)
     snprintf(buf, len, "%s/%s/%s/update.sh", run->spec.packages_root, run->spec.to_version, PLAN_CLIENT);
 }
 
-int tqu__is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-int tqu__is_file(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 int tqu__is_exec(const char *p)
 {
-    return tqu__is_file(p) && access(p, X_OK) == 0;
+    return tqu_is_file(p) && access(p, X_OK) == 0;
 }
 
 /* ---------------------------------------------------- folders are confined */

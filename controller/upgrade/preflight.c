@@ -169,7 +169,7 @@ static int extract_archive(tqu_run *run, tqu_outcome *o, char *note, size_t nlen
     if (tqu__confine(run, "spec.packages.archive", arch, 0, o) ||
         tqu__confine(run, "spec.packages.root/spec.toVersion", n, 0, o))
         return -1;
-    if (!tqu__is_file(arch)) {
+    if (!tqu_is_file(arch)) {
         tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing",
             "the new package %s has no update.sh and the archive %s (spec.packages.archive) is not there: "
             "copy the release package to the deploy machine", n, arch);
@@ -241,7 +241,7 @@ static int extraction_interrupted(const tqu_run *run)
     snprintf(log, sizeof(log), "%s/extract.log", run->dir);
     snprintf(mark, sizeof(mark), "%s/extracted", run->dir);
     tqu__new_dir(run, n, sizeof(n));
-    return (tqu__is_file(log) && !tqu__is_file(mark)) || remove_leftovers(n, 0) > 0;
+    return (tqu_is_file(log) && !tqu_is_file(mark)) || remove_leftovers(n, 0) > 0;
 }
 
 void tqu__step_preflight(tqu_job *job, tqu_outcome *o)
@@ -259,7 +259,7 @@ void tqu__step_preflight(tqu_job *job, tqu_outcome *o)
         return;
     tqu__old_dir(run, o_dir, sizeof(o_dir));
     tqu__new_dir(run, n_dir, sizeof(n_dir));
-    if (!tqu__is_dir(o_dir)) {
+    if (!tqu_is_dir(o_dir)) {
         tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing",
             "the installed release's package %s is missing (spec.packages.root/spec.fromVersion): the PaaS check "
             "runs from its tq_saas folder", o_dir);
@@ -272,7 +272,7 @@ void tqu__step_preflight(tqu_job *job, tqu_outcome *o)
     }
     if (tqu__confine(run, "spec.packages.root/spec.fromVersion (its tq_saas/darwin-client)", dc, 0, o))
         return;
-    if (!tqu__is_dir(n_dir)) {
+    if (!tqu_is_dir(n_dir)) {
         tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing",
             "the new release's folder %s is missing: create it, copy the release package there and extract it "
             "(or name the tarball in spec.packages.archive)", n_dir);
@@ -284,7 +284,7 @@ void tqu__step_preflight(tqu_job *job, tqu_outcome *o)
                 NULL);
         if (extract_archive(run, o, extract_note, sizeof(extract_note)))
             return;
-    } else if (!tqu__is_file(us)) {
+    } else if (!tqu_is_file(us)) {
         if (!run->spec.packages_archive[0]) {
             tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing",
                 "%s is missing: extract the release package in %s, or name its tarball in spec.packages.archive",
@@ -293,7 +293,7 @@ void tqu__step_preflight(tqu_job *job, tqu_outcome *o)
         }
         if (extract_archive(run, o, extract_note, sizeof(extract_note)))
             return;
-        if (!run->spec.dry_run && !tqu__is_file(us)) {
+        if (!run->spec.dry_run && !tqu_is_file(us)) {
             tqu_out(o, TQU_OUT_BLOCKED, "PackageMissing", "%s is still missing after extracting %s", us,
                 run->spec.packages_archive);
             return;

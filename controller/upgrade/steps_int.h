@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 #include "k8s.h"
+#include "host/fsutil.h"
 #include "steps.h"
 
 #define PLAN_CLIENT "tq_paas/skylar/skylar_linuxserver_client/plan_client"
@@ -43,8 +44,6 @@ int tqu__plan_verify(tqu_job *job, cJSON *plan);
 void tqu__old_dir(const tqu_run *run, char *buf, size_t len);
 void tqu__new_dir(const tqu_run *run, char *buf, size_t len);
 void tqu__update_sh(const tqu_run *run, char *buf, size_t len);
-int tqu__is_dir(const char *p);
-int tqu__is_file(const char *p);
 int tqu__is_exec(const char *p);
 /* The darwin template to use (spec, else found in the new package): 0, or
  * -1 with o filled. Called right before a vendor command starts, it also

@@ -486,16 +486,19 @@ out:
      * first */
     tqu__watches_free(&ctl);
     tqu__slots_free(&ctl);
-    for (size_t i = 0; i < ctl.nkinds; i++) {
+    for (size_t i = 0; i < ctl.nkinds; i++)
         tqu__claim_stop(&ctl.kinds[i].claim, exit_code == 0);
-        k8s_informer_free(ctl.kinds[i].informer);
-    }
-    free(ctl.kinds);
+    /* the elector's thread reads the informers when it becomes the leader
+     * (tqu_requeue_all): it ends before they go (a standby that won the
+     * Lease while shutting down read a freed informer) */
     if (ctl.leader) {
         if (exit_code == 0)
             k8s_leader_release(ctl.leader);
         k8s_leader_free(ctl.leader);
     }
+    for (size_t i = 0; i < ctl.nkinds; i++)
+        k8s_informer_free(ctl.kinds[i].informer);
+    free(ctl.kinds);
     tqu_health_stop(health);
     k8s_recorder_free(ctl.recorder);
     k8s_queue_free(ctl.queue);

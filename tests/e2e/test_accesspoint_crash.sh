@@ -15,10 +15,13 @@
 #     (armed_lib.sh); a step over in microseconds may finish before the kill
 #     lands: the output says so;
 #   - a normal controller finishes the run; then: phase Succeeded, every
-#     step Succeeded (Extract and ProxyService Skipped: nothing to do), no step other than the killed one with more than one
-#     attempt (the killed one at most two), decrypt, plan_client update,
-#     docker load here, docker load there and the installer each ran once,
-#     and the archive on the other machine has the package's sha256.
+#     step Succeeded (Extract and ProxyService Skipped: nothing to do), no
+#     step other than the killed one with more than one attempt (the
+#     killed one at most two), decrypt, plan_client update, docker load
+#     here, docker load there and the installer each ran once (decrypt /
+#     plan_client at most twice when killed in their own step: the tool
+#     may already have been started, the step had not completed), and the
+#     archive on the other machine has the package's sha256.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
@@ -96,7 +99,7 @@ make_case() {
 echo "$*" >> "$TQAP_REC/darwin-client.calls"
 case $1 in
 decrypt) echo "$*" >> "$TQAP_REC/decrypt.calls"; cp template.yaml.enc template.yaml ;;
-install) echo "$*" >> "$TQAP_REC/install.calls"; sleep 1; echo done ;;
+install) echo "$*" >> "$TQAP_REC/install.calls"; echo done ;;   # at once: no 10 s re-check
 *) exit 2 ;;
 esac
 EOF
@@ -171,7 +174,7 @@ EOF
   else
     e2e_not_ok "$step: after the restart: Succeeded" "$(state)" "$(steps_line "$(apjson)")" "$(tail -n 5 "$tmp/n-$step.log")"
   fi
-  up_stop "n-$step"
+  up_stop "n-$step" KILL   # the run is over (TERM waits ~3 s for the shutdown)
   echo "# $step: the restarted controller finished in $(( $(date +%s) - t1 )) s"
   json=$(apjson)
   # Extract: the package is a folder already; ProxyService: proxy-pp has 30083
@@ -182,8 +185,15 @@ EOF
     "$(jq -r --arg s "$step" '[.status.steps[] | select(.name != "Legacy")
         | select((.attempts // 0) > (if .name == $s then 2 else 1 end) or (.attempts // 0) < 1)
         | "\(.name)=\(.attempts // 0)"] | join(" ")' <<<"$json")"
-  e2e_eq "$step: decrypt, plan_client, docker load here, docker load there, installer: once each" \
-    "decrypt=1 plan_client=1 here=1 there=1 install=1" \
+  # the killed step itself had not completed: Decrypt and ConvertTemplate
+  # (file transforms) may run their tool again when the kill landed just
+  # after it was started (as test_accesspoint.sh's kill in ConvertTemplate);
+  # docker load and the installer never twice
+  dx=1 px=1
+  [ "$step" = Decrypt ] && dx='[12]'
+  [ "$step" = ConvertTemplate ] && px='[12]'
+  e2e_match "$step: decrypt, plan_client update, docker load here, docker load there, installer: once each (the killed step's own tool at most twice)" \
+    "^decrypt=$dx plan_client=$px here=1 there=1 install=1\$" \
     "decrypt=$(lines "$d/rec/decrypt.calls") plan_client=$(lines "$d/rec/plan_client.calls") here=$(cnt '^load ' "$d/rec/docker.local") there=$(cnt "^load .*/$to/" "$tmp/rrec/docker.remote") install=$(lines "$d/rec/install.calls")"
   sum=$(sha256sum "$root/$to/tq_saas/skylar_linux_console_images.tar" | cut -d' ' -f1)
   e2e_eq "$step: the archive on the other machine: its sha256, and docker load there read it" "$sum $sum" \

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # A controller killed with SIGKILL the moment its log shows a line
-# (source after lib.sh and upgrade_lib.sh). The same technique as
-# test_crash.sh's start_armed/armed_reader (kept there as they are).
+# (source after lib.sh and upgrade_lib.sh); test_crash.sh uses its
+# armed_reader (with its own start_armed).
 #
 #   armed_start NAME ERE [flags...]   start $TQU_BIN (JSON debug log to
 #                                     $UP_DIR/NAME.log) through armed_reader,

@@ -49,6 +49,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 source "$here/upgrade_lib.sh"
+source "$here/armed_lib.sh"
 e2e_require_cluster
 : "${TQU_BIN:?}" "${TQU_REPO:?}"
 tmp=$(mktemp -d)
@@ -128,26 +129,7 @@ start_armed() {
   UP_PIDS[$name]=$(cat "$UP_DIR/$name.pid")
 }
 
-# perl (Debian's perl-base is essential): it reads the pipe in blocks,
-# where bash's read takes a byte per system call and falls milliseconds
-# behind a burst of log lines.
-armed_reader() {
-  perl -e '
-    my ($base, $re) = @ARGV;
-    open(my $log, ">>", "$base.log") or die "$base.log: $!";
-    $log->autoflush(1);
-    my $fired = 0;
-    while (my $l = <STDIN>) {
-      print $log $l;
-      next if $fired || $l !~ /$re/;
-      open(my $p, "<", "$base.pid") or next;
-      my $pid = <$p>;
-      chomp $pid;
-      kill "KILL", $pid;
-      $fired = 1;
-      open(my $f, ">", "$base.fired");
-    }' "$1" "$2"
-}
+# armed_reader: tests/e2e/armed_lib.sh
 
 started_re() { printf '"msg":"step started".*"step":"%s"' "$1"; }
 

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include "status.h"
 #include "tuning_int.h"
 
 void tqu_tt_step_verify(tqu_job *job, tqu_outcome *o)
@@ -37,14 +38,8 @@ void tqu_tt_step_verify(tqu_job *job, tqu_outcome *o)
         }
     }
     for (int i = 0; i < run->ndeps; i++) {
-        const cJSON *d = run->deps[i].obj;
-        long long want = k8s_json_int(d, 1, "spec", "replicas", NULL);
-        long long gen = k8s_json_int(d, 0, "metadata", "generation", NULL);
-        long long obs = k8s_json_int(d, 0, "status", "observedGeneration", NULL);
-        long long upd = k8s_json_int(d, 0, "status", "updatedReplicas", NULL);
-        long long avail = k8s_json_int(d, 0, "status", "availableReplicas", NULL);
-        long long total = k8s_json_int(d, 0, "status", "replicas", NULL);
-        if (obs >= gen && upd >= want && total <= upd && avail >= want)
+        long long avail, want;
+        if (k8s_deployment_rolled_out(run->deps[i].obj, &avail, &want))
             continue;
         size_t l = strlen(names);
         snprintf(names + l, sizeof(names) - l, "%s%s/%s (%lld/%lld available)", waiting ? ", " : "", run->deps[i].ns,

@@ -1,6 +1,7 @@
 /*
  * secret.c - the SSH Secret: checked by Preflight, read by Upgrade only
- * when update.sh starts, and wiped after use.
+ * when update.sh starts, and wiped after use; and the copy of the password
+ * kept while update.sh runs, only to mask its output.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,4 +75,72 @@ int tqu__check_secret(tqu_run *run, tqu_outcome *o)
     int rc = tqu__read_password(run, password, sizeof(password), o);
     OPENSSL_cleanse(password, sizeof(password));
     return rc;
+}
+
+/* ------------------------------------------------------------------
+ * The password of a running update.sh, kept only to mask its output in
+ * status and Events while it runs: read from the Secret once, when the
+ * command starts (or once after a controller restart), in a page of its
+ * own that is locked (never swapped) and left out of core dumps, and
+ * wiped as soon as update.sh has ended. The worker is the only thread
+ * that uses it. */
+#define MASK_SLOTS 8
+
+static struct mask_slot {
+    char uid[128];
+    char *page;          /* a NUL-terminated copy, or NULL */
+    size_t size;
+} masks[MASK_SLOTS];
+
+static struct mask_slot *mask_find(const char *uid)
+{
+    for (int i = 0; uid && i < MASK_SLOTS; i++)
+        if (masks[i].page && !strcmp(masks[i].uid, uid))
+            return &masks[i];
+    return NULL;
+}
+
+void tqu__mask_drop(const char *uid)
+{
+    struct mask_slot *m = mask_find(uid);
+    if (!m)
+        return;
+    OPENSSL_cleanse(m->page, m->size);
+    munlock(m->page, m->size);
+    munmap(m->page, m->size);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Keep pw for uid; best effort (without it the output is not shown). */
+void tqu__mask_keep(const char *uid, const char *pw)
+{
+    size_t n = strlen(pw) + 1, size = (size_t)sysconf(_SC_PAGESIZE);
+    struct mask_slot *m = NULL;
+    if (!uid || strlen(uid) >= sizeof(masks[0].uid))
+        return;
+    tqu__mask_drop(uid);
+    for (int i = 0; i < MASK_SLOTS && !m; i++)
+        if (!masks[i].page)
+            m = &masks[i];
+    while (size < n)
+        size *= 2;
+    if (!m)
+        return;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return;
+    mlock(p, size);                      /* may fail without CAP_IPC_LOCK: then only not dumped */
+#ifdef MADV_DONTDUMP
+    madvise(p, size, MADV_DONTDUMP);
+#endif
+    memcpy(p, pw, n);
+    snprintf(m->uid, sizeof(m->uid), "%s", uid);
+    m->page = p;
+    m->size = size;
+}
+
+const char *tqu__mask_get(const char *uid)
+{
+    const struct mask_slot *m = mask_find(uid);
+    return m ? m->page : NULL;
 }

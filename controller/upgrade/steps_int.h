@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 #include "k8s.h"
+#include "host/child.h"
 #include "host/fsutil.h"
 #include "steps.h"
 
@@ -74,14 +75,38 @@ int tqu__window_gate(tqu_run *run, tqu_outcome *o, const char *what);
  * record it in status.backup.files[]. */
 int tqu__save_manifest(tqu_run *run, const cJSON *obj, const char *file, char *err, size_t errlen);
 
-/* upgrade.c: the newest attempt folder <dir>/upgrade-g<N> into buf, *gen = N
+/* attempt.c: the newest attempt folder <dir>/upgrade-g<N> into buf, *gen = N
  * (0: none, or no folder at all). -1 with errno when the folder cannot be
  * listed (opendir or readdir failed): never read that as "no attempt". */
 int tqu__latest_attempt(const char *dir, char *buf, size_t len, long long *gen);
+/* attempt.c: status.upgrade from a poll of the attempt in state_dir */
+void tqu__upgrade_status_set(tqu_run *run, const tqu_detached_status *st, const char *state_dir);
+/* attempt.c: status.launch {generation, startedAt, folder, outcome}; -1 without memory */
+int tqu__record_launch(tqu_run *run, const char *folder, const char *outcome);
+/* attempt.c: status.launch.outcome, once known */
+void tqu__record_outcome(tqu_run *run, const char *outcome);
+/* attempt.c: an ended (or lost) attempt: the finalizer released, the outcome
+ * recorded and reported (redact masks the log's last lines; NULL: not shown) */
+void tqu__upgrade_finished(tqu_run *run, const tqu_detached_status *st, const char *const *redact,
+                           tqu_outcome *o);
+
+/* In place of vendor output when the password to mask it with is unknown. */
+#define TQU__NOT_MASKABLE "(not shown: the SSH Secret could not be read to mask it)"
+
+/* extract.c: the new package from spec.packages.archive into its folder
+ * (a note of what was done in note); 0, or -1 with o set */
+int tqu__extract_archive(tqu_run *run, tqu_outcome *o, char *note, size_t nlen);
+/* extract.c: an extraction of ours began and never finished */
+int tqu__extraction_interrupted(const tqu_run *run);
 
 /* secret.c */
 int tqu__check_secret(tqu_run *run, tqu_outcome *o);
 int tqu__read_password(tqu_run *run, char *buf, size_t len, tqu_outcome *o);
+/* secret.c: the password of a running update.sh kept for uid (a locked,
+ * undumped page; best effort), looked up, and wiped when it has ended */
+void tqu__mask_keep(const char *uid, const char *pw);
+const char *tqu__mask_get(const char *uid);
+void tqu__mask_drop(const char *uid);
 
 /* preflight.c */
 int tqu__check_node_clocks(tqu_run *run, tqu_outcome *o, char *note, size_t nlen);

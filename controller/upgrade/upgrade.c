@@ -16,13 +16,11 @@
  * anywhere leaves either no marker (nothing ran: started again) or a
  * marker (followed, never started again).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,216 +29,6 @@
 #include "runtime/log.h"
 #include "status.h"
 #include "steps_int.h"
-
-int tqu__latest_attempt(const char *dir, char *buf, size_t len, long long *gen)
-{
-    DIR *d;
-    struct dirent *e;
-    int rc = 0;
-
-    *gen = 0;
-    buf[0] = '\0';
-    d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -1;     /* no folder: nothing ever launched from it */
-    for (;;) {
-        long long g;
-        char tail;
-        errno = 0;
-        e = readdir(d);
-        if (!e) {
-            if (errno)
-                rc = -1;                     /* a failed scan is no "no attempt" */
-            break;
-        }
-        if (sscanf(e->d_name, "upgrade-g%lld%c", &g, &tail) == 1 && g > *gen)
-            *gen = g;
-    }
-    if (rc) {
-        int e2 = errno;
-        closedir(d);
-        errno = e2;
-        *gen = 0;
-        return rc;
-    }
-    closedir(d);
-    if (*gen)
-        snprintf(buf, len, "%s/upgrade-g%lld", dir, *gen);
-    return 0;
-}
-
-/* status.upgrade.elapsedSeconds: whole seconds, never negative (the CRD refuses it). */
-static double elapsed_seconds(double e)
-{
-    return e > 0 ? (double)(long long)e : 0;
-}
-
-static void set_upgrade_status(tqu_run *run, const tqu_detached_status *st, const char *state_dir)
-{
-    cJSON *u = cJSON_CreateObject();
-    char exitf[PATH_MAX + 16];
-    snprintf(exitf, sizeof(exitf), "%s/exit", state_dir);
-    if (!u)
-        return;
-    int bad = !cJSON_AddStringToObject(u, "command", st->command) ||
-              !cJSON_AddStringToObject(u, "logFile", st->log_path) ||
-              !cJSON_AddStringToObject(u, "exitCodeFile", exitf) ||
-              (st->child_pid && !cJSON_AddNumberToObject(u, "pid", st->child_pid)) ||
-              (st->started_at[0] && !cJSON_AddStringToObject(u, "startedAt", st->started_at)) ||
-              !cJSON_AddNumberToObject(u, "elapsedSeconds", elapsed_seconds(st->elapsed)) ||
-              !cJSON_AddStringToObject(u, "outputTail", st->tail);
-    if (!bad && st->state == TQU_DETACHED_FINISHED)
-        bad = !cJSON_AddNumberToObject(u, "exitCode", st->exit_code) ||
-              (st->finished_at[0] && !cJSON_AddStringToObject(u, "completedAt", st->finished_at));
-    if (bad)
-        cJSON_Delete(u);
-    else
-        k8s_json_put(run->status, "upgrade", u);
-}
-
-/* In place of vendor output when the password to mask it with is unknown. */
-#define NOT_MASKABLE "(not shown: the SSH Secret could not be read to mask it)"
-
-/* The last lines of install_saas.log, masked with redact; without a
- * mask nothing is shown (it could hold the password). */
-static void install_log_tail(const tqu_run *run, const char *const *redact, char *buf, size_t len)
-{
-    if (!redact) {
-        snprintf(buf, len, "%s", NOT_MASKABLE);
-        return;
-    }
-    char p[PATH_MAX + 64];
-    snprintf(p, sizeof(p), "%s/%s/tq_saas/install_saas.log", run->spec.packages_root, run->spec.to_version);
-    if (tqu_child_tail(p, 0, 8, redact, buf, len))
-        snprintf(buf, len, "(no %s)", p);
-}
-
-/* status.launch: the second record of a launch (design.md section 8). */
-static int record_launch(tqu_run *run, const char *folder, const char *outcome)
-{
-    cJSON *l = cJSON_CreateObject();
-    char now[40];
-    k8s_time_now(now, sizeof(now));
-    if (!l || !cJSON_AddNumberToObject(l, "generation", (double)run->generation) ||
-        !cJSON_AddStringToObject(l, "startedAt", now) || !cJSON_AddStringToObject(l, "folder", folder) ||
-        !cJSON_AddStringToObject(l, "outcome", outcome) || k8s_json_put(run->status, "launch", l)) {
-        return -1;
-    }
-    return 0;
-}
-
-/* The launch's outcome, once known (a LOST one stays Unknown). */
-static void record_outcome(tqu_run *run, const char *outcome)
-{
-    cJSON *l = cJSON_GetObjectItemCaseSensitive(run->status, "launch");
-    if (l)
-        k8s_json_put(l, "outcome", cJSON_CreateString(outcome));
-}
-
-static void finished(tqu_run *run, const tqu_detached_status *st, const char *const *redact, tqu_outcome *o)
-{
-    char tail[2048];
-    k8s_err err;
-    /* the vendor process is over: the finalizer can go */
-    if (tqu_may_act(run->ctl))
-        k8s_finalizer_remove(run->ctl->client, &TQU_RESOURCE, run->obj, TQU_FINALIZER, &err);
-    if (st->state != TQU_DETACHED_LOST)
-        record_outcome(run, st->state == TQU_DETACHED_FINISHED && !st->timed_out && !st->cancelled &&
-                            st->exit_code == 0 ? "Succeeded" : "Failed");
-    if (st->state == TQU_DETACHED_FINISHED && st->cancelled) {
-        install_log_tail(run, redact, tail, sizeof(tail));
-        tqu_out(o, TQU_OUT_FAILED, "UpgradeStopped",
-            "update.sh was stopped (spec.stop) after %.0f s; last lines of install_saas.log: %s; "
-            "set spec.stop to false to run it again", st->elapsed, tail);
-        return;
-    }
-    if (st->state == TQU_DETACHED_LOST) {
-        tqu_out(o, TQU_OUT_FAILED, "UpgradeOutcomeUnknown",
-            "update.sh was started but its outcome is unknown (%s); it is never started twice: check %s and the "
-            "cluster, and ask the vendor (TAC)", st->message, st->log_path);
-        return;
-    }
-    if (st->timed_out) {
-        install_log_tail(run, redact, tail, sizeof(tail));
-        tqu_out(o, TQU_OUT_FAILED, "UpgradeTimedOut",
-            "update.sh was stopped after %.0f s (spec.timeouts.upgrade); last lines of install_saas.log: %s",
-            st->elapsed, tail);
-        return;
-    }
-    if (st->exit_code != 0) {
-        install_log_tail(run, redact, tail, sizeof(tail));
-        if (st->exit_code < 0)
-            tqu_out(o, TQU_OUT_FAILED, "UpgradeFailed", "update.sh was killed by signal %d after %.0f s; last lines of "
-                "install_saas.log: %s", st->signal, st->elapsed, tail);
-        else
-            tqu_out(o, TQU_OUT_FAILED, "UpgradeFailed", "update.sh exited with %d after %.0f s; last lines of "
-                "install_saas.log: %s", st->exit_code, st->elapsed, tail);
-        return;
-    }
-    tqu_out(o, TQU_OUT_DONE, "UpgradeSucceeded", "update.sh finished successfully after %.0f s", st->elapsed);
-}
-
-/* ------------------------------------------------------------------
- * The password of a running update.sh, kept only to mask its output in
- * status and Events while it runs: read from the Secret once, when the
- * command starts (or once after a controller restart), in a page of its
- * own that is locked (never swapped) and left out of core dumps, and
- * wiped as soon as update.sh has ended. The worker is the only thread
- * that uses it. */
-#define MASK_SLOTS 8
-
-static struct mask_slot {
-    char uid[128];
-    char *page;          /* a NUL-terminated copy, or NULL */
-    size_t size;
-} masks[MASK_SLOTS];
-
-static struct mask_slot *mask_find(const char *uid)
-{
-    for (int i = 0; uid && i < MASK_SLOTS; i++)
-        if (masks[i].page && !strcmp(masks[i].uid, uid))
-            return &masks[i];
-    return NULL;
-}
-
-static void mask_drop(const char *uid)
-{
-    struct mask_slot *m = mask_find(uid);
-    if (!m)
-        return;
-    OPENSSL_cleanse(m->page, m->size);
-    munlock(m->page, m->size);
-    munmap(m->page, m->size);
-    memset(m, 0, sizeof(*m));
-}
-
-/* Keep pw for uid; best effort (without it the output is not shown). */
-static void mask_keep(const char *uid, const char *pw)
-{
-    size_t n = strlen(pw) + 1, size = (size_t)sysconf(_SC_PAGESIZE);
-    struct mask_slot *m = NULL;
-    if (!uid || strlen(uid) >= sizeof(masks[0].uid))
-        return;
-    mask_drop(uid);
-    for (int i = 0; i < MASK_SLOTS && !m; i++)
-        if (!masks[i].page)
-            m = &masks[i];
-    while (size < n)
-        size *= 2;
-    if (!m)
-        return;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return;
-    mlock(p, size);                      /* may fail without CAP_IPC_LOCK: then only not dumped */
-#ifdef MADV_DONTDUMP
-    madvise(p, size, MADV_DONTDUMP);
-#endif
-    memcpy(p, pw, n);
-    snprintf(m->uid, sizeof(m->uid), "%s", uid);
-    m->page = p;
-    m->size = size;
-}
 
 static tqu_job *job_of(tqu_run *run)
 {
@@ -311,7 +99,7 @@ static void launch(tqu_run *run, tqu_outcome *o)
      * second record that keeps it to one run even if this folder is lost
      * or another controller (another /qaxdata) looks at the resource. No
      * timer: a slow upgrade is reported, never killed (spec.stop stops it). */
-    if (record_launch(run, sdir, "Unknown") || tqu_job_write_status(job_of(run))) {
+    if (tqu__record_launch(run, sdir, "Unknown") || tqu_job_write_status(job_of(run))) {
         OPENSSL_cleanse(password, sizeof(password));
         tqu_out(o, TQU_OUT_ERROR, "LaunchNotRecorded",
             "update.sh not started: its launch could not be recorded in status first");
@@ -323,7 +111,7 @@ static void launch(tqu_run *run, tqu_outcome *o)
                           .log_truncate = 1, .timeout_ms = 0 };
     int rc = tqu_detached_start(&cs, sdir, &st);
     if (st.state != TQU_DETACHED_NOT_LAUNCHED)
-        mask_keep(run->uid, password);   /* to mask its output while it runs */
+        tqu__mask_keep(run->uid, password);   /* to mask its output while it runs */
     if (rc && (st.state == TQU_DETACHED_RUNNING || st.state == TQU_DETACHED_FINISHED ||
                st.state == TQU_DETACHED_LOST || st.state == TQU_DETACHED_STARTING)) {
         /* the supervisor's report was late or lost, but update.sh was
@@ -332,19 +120,19 @@ static void launch(tqu_run *run, tqu_outcome *o)
         tqu_log(TQU_WARN, "update.sh launched, but its start was not confirmed in time; following it",
                 "key", run->key, "state", tqu_detached_state_name(st.state), NULL);
         tqu_detached_poll(sdir, redact, 10, &st);
-        set_upgrade_status(run, &st, sdir);
+        tqu__upgrade_status_set(run, &st, sdir);
         if (st.state == TQU_DETACHED_RUNNING || st.state == TQU_DETACHED_STARTING) {
             tqu_out(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh started; output in %s", log);
             o->requeue_after = 10;
         } else {
-            finished(run, &st, redact, o);   /* the password masks its log too */
+            tqu__upgrade_finished(run, &st, redact, o);   /* the password masks its log too */
         }
         OPENSSL_cleanse(password, sizeof(password));
         return;
     }
     OPENSSL_cleanse(password, sizeof(password));
     if (rc && st.state == TQU_DETACHED_NOT_LAUNCHED)
-        record_outcome(run, "Failed");   /* it never ran: nothing to wait for */
+        tqu__record_outcome(run, "Failed");   /* it never ran: nothing to wait for */
     if (rc) {
         if (rc == TQU_CHILD_ELAUNCHED) {
             tqu_out(o, TQU_OUT_ERROR, "AlreadyLaunched", "update.sh was already launched for this generation");
@@ -356,7 +144,7 @@ static void launch(tqu_run *run, tqu_outcome *o)
     }
     tqu_log(TQU_INFO, "update.sh started", "key", run->key, "command", st.command, "cwd", cwd, NULL);
     tqu_event(run, "Normal", "UpgradeStarted", "update.sh started: %s", st.command);
-    set_upgrade_status(run, &st, sdir);
+    tqu__upgrade_status_set(run, &st, sdir);
     tqu_out(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh started (it takes about an hour); output in %s", log);
     o->requeue_after = 10;
 }
@@ -405,19 +193,19 @@ void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
      * in it (it could echo it, e.g. under set -x), with the copy kept since
      * the launch. Only a restarted controller reads the Secret here, once.
      * Without it there is nothing to mask with: no output is shown. */
-    struct mask_slot *kept = mask_find(run->uid);
+    const char *kept = tqu__mask_get(run->uid);
     int have_pw = 1;
     if (kept) {
-        snprintf(password, sizeof(password), "%s", kept->page);
+        snprintf(password, sizeof(password), "%s", kept);
     } else {
         have_pw = tqu__read_password(run, password, sizeof(password), &ignored) == 0;
         if (have_pw)
-            mask_keep(run->uid, password);
+            tqu__mask_keep(run->uid, password);
     }
     const char *redact[] = { have_pw ? password : NULL, NULL };
     int prc = tqu_detached_poll(sdir, redact, 10, &st);
     if (!have_pw)
-        snprintf(st.tail, sizeof(st.tail), "%s", NOT_MASKABLE);
+        snprintf(st.tail, sizeof(st.tail), "%s", TQU__NOT_MASKABLE);
     if (prc) {
         tqu_out(o, TQU_OUT_ERROR, "StateUnreadable", "cannot read %s: %s", sdir, st.message);
         goto out;
@@ -428,7 +216,7 @@ void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
         launched_now = 1;
         goto out;
     }
-    set_upgrade_status(run, &st, sdir);
+    tqu__upgrade_status_set(run, &st, sdir);
     if (st.state == TQU_DETACHED_STARTING) {
         /* between the launch marker and the supervisor's pid file: slow, not failed */
         tqu_out(o, TQU_OUT_RUNNING, "UpgradeRunning", "update.sh is starting (%s)", st.message);
@@ -481,11 +269,11 @@ void tqu__step_upgrade(tqu_job *job, tqu_outcome *o)
         launched_now = 1;
         goto out;
     }
-    finished(run, &st, have_pw ? redact : NULL, o);
+    tqu__upgrade_finished(run, &st, have_pw ? redact : NULL, o);
 out:
     /* ended (or never ran): the kept copy goes */
     if (!launched_now && st.state != TQU_DETACHED_RUNNING && st.state != TQU_DETACHED_STARTING)
-        mask_drop(run->uid);
+        tqu__mask_drop(run->uid);
     OPENSSL_cleanse(password, sizeof(password));
 }
 

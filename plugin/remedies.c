@@ -15,6 +15,9 @@ static const kp_remedy remedies[] = {
      "fix the field the message names"},
     {"InvalidVersion", "Validate",
      "fix the field the message names"},
+    {"RoutesNotLoaded", "Validate",
+     "the route table could not be loaded at start-up (the controller's log says why): fix "
+     "--routes-file and restart the controller"},
     {"PathNotAllowed", "Validate (again before use: Preflight, BackupDeployments, PaasCheck, Upgrade, CdnTuning)",
      "the field the message names is outside the allowed roots, or leads out of them "
      "through a symbolic link, or is not a clean absolute path (.., //), or "
@@ -111,11 +114,21 @@ static const kp_remedy remedies[] = {
      "update.sh was stopped by spec.stop: true (SIGTERM to its process group, SIGKILL "
      "after a grace period); check the cluster with the vendor; set spec.stop: false to "
      "run the checks and update.sh again"},
+    {"StopFailed", "Upgrade",
+     "spec.stop is true but update.sh could not be signalled (the message says why); it is "
+     "tried again at each poll: check the supervisor's pid file in the request's folder"},
+    {"UpgradeTimedOut", "Upgrade",
+     "only for an update.sh started by a controller older than spec.stop (it stopped "
+     "update.sh at timeouts.upgrade; this one never does): check the cluster with the "
+     "vendor, then change the spec to retry"},
     {"StopRequested", "Upgrade",
      "spec.stop is true, so update.sh is not started: set it to false to go on"},
     {"LaunchNotRecorded", "Upgrade",
      "the launch could not be recorded in status.launch before update.sh (API unreachable, "
      "or the resource changed meanwhile): nothing was started; it is tried again"},
+    {"AlreadyLaunched", "Upgrade",
+     "another starter (a second controller, or this one before a crash) launched update.sh "
+     "for this generation first: nothing more was started; the next poll follows that run"},
     {"StateUnreadable", "Upgrade",
      "the request's folder under backupDir (or an upgrade-g<N>/ in it) cannot be listed or "
      "read: update.sh is not started while it cannot be told whether it already was; fix "

@@ -31,7 +31,7 @@ fi
 passed=0 failed=0
 failures=()
 # e2e scripts that need no control plane: run in the unit phase, not below.
-no_cluster_e2e="test_argocd_health test_prometheus_rules test_grafana_dashboard"
+no_cluster_e2e="test_argocd_health test_prometheus_rules test_grafana_dashboard test_reasons_documented"
 
 selected() {
   [ -z "${TESTS:-}" ] && return 0

@@ -141,6 +141,11 @@ int tqu_status_apply(cJSON *status, const tqu_workflow *wf, int id, const tqu_ou
 int tqu_status_succeeded(cJSON *status, const tqu_workflow *wf, long long generation, int dry_run);
 /* 1 once a step that changes the system (TQU_STEP_CHANGES) is not Pending. */
 int tqu_status_changes_started(const cJSON *status, const tqu_workflow *wf);
+/* Between two workflows (neither may include the other): set on a
+ * TianqingUpgrade by a TianqingRestore that put the upgrade's darwin-cdn
+ * back as it was (value: the restore's name); the upgrade then no longer
+ * keeps its CdnTuning in place. */
+#define TQU_ANNOTATION_CDN_RESTORED TQU_GROUP "/cdn-restored-by"
 /* status.history[] (newest first, at most TQU_HISTORY_MAX): a new attempt
  * of generation, started now (an unfinished newer entry is closed as
  * Superseded); and the end of the newest one. */

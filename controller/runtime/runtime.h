@@ -29,10 +29,6 @@
 /* All of the project's kinds live in one API group. */
 #define TQU_GROUP "upgrade.tianqing.io"
 #define TQU_VERSION_API "v1alpha1"
-/* Set on a TianqingUpgrade by a TianqingRestore that put the upgrade's
- * darwin-cdn back as it was (value: the restore's name): the upgrade then
- * no longer keeps its CdnTuning in place. */
-#define TQU_ANNOTATION_CDN_RESTORED "upgrade.tianqing.io/cdn-restored-by"
 
 typedef struct tqu_controller tqu_controller;
 

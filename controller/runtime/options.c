@@ -38,9 +38,10 @@ static const struct option long_opts[] = {
 void tqu_options_usage(FILE *out)
 {
     fputs(
-"tianqing-upgrade-controller runs Tianqing V10 cluster upgrades declared as\n"
-"TianqingUpgrade resources (upgrade.tianqing.io/v1alpha1), one step at a time,\n"
-"and reports every step in the resource's status and as Events.\n"
+"tianqing-upgrade-controller runs the Tianqing V10 operations runbook declared as\n"
+"resources of upgrade.tianqing.io/v1alpha1 (TianqingUpgrade, TianqingTuning,\n"
+"TianqingRestore, TianqingAccessPointUpgrade), one step at a time, and reports\n"
+"every step in the resource's status and as Events.\n"
 "\n"
 "Usage:\n"
 "  tianqing-upgrade-controller [flags]\n"
@@ -49,7 +50,7 @@ void tqu_options_usage(FILE *out)
 "      --kubeconfig string                  Path to a kubeconfig file. Empty: $KUBECONFIG, then\n"
 "                                           ~/.kube/config, then the in-cluster service account. (default \"\")\n"
 "      --context string                     The kubeconfig context to use. (default: current-context)\n"
-"      --namespace string                   Watch TianqingUpgrade resources in this namespace only.\n"
+"      --namespace string                   Watch the resources of every kind in this namespace only.\n"
 "                                           (default: all namespaces)\n"
 "      --leader-elect                       Take a coordination.k8s.io/v1 Lease before acting, so that\n"
 "                                           only one of several replicas works. (default false)\n"

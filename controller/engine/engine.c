@@ -406,7 +406,7 @@ static void run_steps(tqu_job *run, int dry_run, int paused, tqu_result *res)
         const char *name = wf->steps[id].name;
         int waiting = phase_is(run->status, "Waiting") && cur_step && !strcmp(cur_step, name);
         if (strcmp(before, "Running") != 0 && strcmp(before, "Blocked") != 0 && !waiting) {
-            tqu_status_step_start(run->status, wf, id, wf->steps[id].description);
+            tqu_status_step_start(run->status, wf, id, wf->steps[id].description, run->generation);
             tqu_status_history_start(run->status, run->generation);
             if (tqu_job_write_status(run)) {
                 res->error = 1;

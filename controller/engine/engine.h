@@ -132,7 +132,8 @@ int tqu_status_next_step(const cJSON *status, const tqu_workflow *wf);
  */
 void tqu_status_new_generation(cJSON *status, const tqu_workflow *wf);
 /* Record a step starting (Running, attempts+1, startedAt). */
-int tqu_status_step_start(cJSON *status, const tqu_workflow *wf, int id, const char *message);
+int tqu_status_step_start(cJSON *status, const tqu_workflow *wf, int id, const char *message,
+                          long long generation);
 /* Record an outcome on a step and the resource's phase, message and the
  * kstatus conditions (Ready, Reconciling, Stalled). */
 int tqu_status_apply(cJSON *status, const tqu_workflow *wf, int id, const tqu_outcome *o,

@@ -184,7 +184,11 @@ int tqu_status_history_end(cJSON *status, const char *outcome, const char *reaso
     return 0;
 }
 
-int tqu_status_step_start(cJSON *status, const tqu_workflow *wf, int id, const char *message)
+static int conditions(cJSON *status, const char *phase, const char *reason, const char *message,
+                      long long gen);
+
+int tqu_status_step_start(cJSON *status, const tqu_workflow *wf, int id, const char *message,
+                          long long generation)
 {
     cJSON *s = tqu_status_step(status, wf, id);
     char now[40];
@@ -203,11 +207,17 @@ int tqu_status_step_start(cJSON *status, const tqu_workflow *wf, int id, const c
     if (!k8s_json_str(status, "startedAt", NULL) && set_str(status, "startedAt", now))
         return -1;
     del(status, "completedAt");
-    if (set_str(status, "currentStep", wf->steps[id].name) || set_str(status, "phase", "Running"))
+    if (set_str(status, "currentStep", wf->steps[id].name) || set_str(status, "phase", "Running") ||
+        set_num(status, "observedGeneration", (double)generation))
         return -1;
     char msg[2200];
     snprintf(msg, sizeof(msg), "%s: %s", wf->steps[id].name, message);
-    return set_str(status, "message", msg);
+    /* the conditions follow the phase at once: a step that starts after a
+     * Blocked or Failed state (the slot came free, a new generation) is
+     * Reconciling, no longer Stalled, while it runs */
+    if (set_str(status, "message", msg))
+        return -1;
+    return conditions(status, "Running", "StepStarted", msg, generation);
 }
 
 /* Ready / Reconciling / Stalled for a phase, following kstatus. */

@@ -70,7 +70,7 @@ static void test_step_lifecycle_and_conditions(void **state)
     cJSON *st = cJSON_CreateObject();
     tqu_status_init_steps(st, WF);
 
-    assert_int_equal(tqu_status_step_start(st, WF, TQU_STEP_VALIDATE, "checking"), 0);
+    assert_int_equal(tqu_status_step_start(st, WF, TQU_STEP_VALIDATE, "checking", 3), 0);
     assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_VALIDATE), "Running");
     assert_string_equal(k8s_json_str(st, "phase", NULL), "Running");
     assert_string_equal(k8s_json_str(st, "currentStep", NULL), "Validate");
@@ -89,7 +89,7 @@ static void test_step_lifecycle_and_conditions(void **state)
     assert_int_equal(tqu_status_next_step(st, WF), TQU_STEP_PREFLIGHT);
 
     /* blocked: Stalled=True with the reason; a person must act */
-    tqu_status_step_start(st, WF, TQU_STEP_PREFLIGHT, "checking");
+    tqu_status_step_start(st, WF, TQU_STEP_PREFLIGHT, "checking", 3);
     tqu_outcome b = { .kind = TQU_OUT_BLOCKED, .reason = "DiskUsageTooHigh" };
     strcpy(b.message, "used + 70 GiB is 85 % of /qaxdata");
     tqu_status_apply(st, WF, TQU_STEP_PREFLIGHT, &b, 3);
@@ -123,6 +123,31 @@ static void test_step_lifecycle_and_conditions(void **state)
     assert_string_equal(tqu_status_step_state(st, WF, TQU_STEP_UPGRADE), "Pending");
     assert_string_equal(cond(st, "Reconciling", "status"), "True");
     assert_string_equal(cond(st, "Stalled", "status"), "False");
+    cJSON_Delete(st);
+}
+
+/* A step that starts after the resource was Blocked by the one-at-a-time
+ * slot (or Failed, before a new generation) is Running with the conditions
+ * of Running while it runs: Reconciling, not Stalled (kubectl wait, Argo CD
+ * and Flux read the conditions; before, Stalled=True AnotherUpgradeActive
+ * stayed until the step's outcome). */
+static void test_step_start_after_blocked_clears_stalled(void **state)
+{
+    (void)state;
+    cJSON *st = cJSON_CreateObject();
+    tqu_status_init_steps(st, WF);
+    assert_int_equal(tqu_status_set_phase(st, "Blocked", "AnotherUpgradeActive", "another upgrade (x/y)", 4), 0);
+    assert_string_equal(cond(st, "Stalled", "status"), "True");
+
+    assert_int_equal(tqu_status_step_start(st, WF, TQU_STEP_PAAS, "darwin-client paas_check", 5), 0);
+    assert_string_equal(k8s_json_str(st, "phase", NULL), "Running");
+    assert_string_equal(cond(st, "Stalled", "status"), "False");
+    assert_string_equal(cond(st, "Reconciling", "status"), "True");
+    assert_string_equal(cond(st, "Reconciling", "reason"), "StepStarted");
+    assert_string_equal(cond(st, "Ready", "status"), "False");
+    assert_int_equal(k8s_json_int(cJSON_GetArrayItem(k8s_json_get(st, "conditions", NULL), 0), 0,
+                                  "observedGeneration", NULL), 5);
+    assert_int_equal(k8s_json_int(st, 0, "observedGeneration", NULL), 5);
     cJSON_Delete(st);
 }
 
@@ -222,7 +247,7 @@ static void test_succeeded_and_phases(void **state)
     (void)state;
     cJSON *st = cJSON_CreateObject();
     tqu_status_init_steps(st, WF);
-    tqu_status_step_start(st, WF, TQU_STEP_VERIFY, "x");
+    tqu_status_step_start(st, WF, TQU_STEP_VERIFY, "x", 3);
     assert_int_equal(tqu_status_succeeded(st, WF, 2, 0), 0);
     assert_string_equal(k8s_json_str(st, "phase", NULL), "Succeeded");
     assert_null(k8s_json_get(st, "currentStep", NULL));
@@ -256,7 +281,7 @@ static void test_transitions_alloc_failures(void **state)
         failalloc_fail_at(n);
         int rc = tqu_status_init_steps(st, WF);
         if (!rc)
-            rc = tqu_status_step_start(st, WF, TQU_STEP_PAAS, "running");
+            rc = tqu_status_step_start(st, WF, TQU_STEP_PAAS, "running", 3);
         tqu_outcome o = { .kind = TQU_OUT_BLOCKED, .reason = "PaasCheckFailed" };
         strcpy(o.message, "mongo failed");
         if (!rc)
@@ -532,6 +557,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_steps_order_and_keep),
         cmocka_unit_test(test_step_lifecycle_and_conditions),
+        cmocka_unit_test(test_step_start_after_blocked_clears_stalled),
         cmocka_unit_test(test_new_generation_retries),
         cmocka_unit_test(test_succeeded_and_phases),
         cmocka_unit_test(test_history),

@@ -315,8 +315,7 @@ static void table_release(kp_table *t)
  * finished (README, AnotherUpgradeActive): no person need act. */
 static int queued(const cJSON *obj)
 {
-    return is(k8s_json_str(obj, "status", "phase", NULL), "Blocked") &&
-           is(k8s_json_str(condition(obj, "Stalled"), "reason", NULL), "AnotherUpgradeActive");
+    return is(k8s_json_str(condition(obj, "Stalled"), "reason", NULL), "AnotherUpgradeActive");
 }
 
 static const char *assessment(const cJSON *obj, char *buf, size_t len)
@@ -340,7 +339,7 @@ static const char *assessment(const cJSON *obj, char *buf, size_t len)
                  ? "Waiting for spec.window to open" : "Waiting");
     else if (is(phase, "Paused"))
         snprintf(buf, len, "Paused: kubectl tianqing approve continues it");
-    else if (queued(obj))
+    else if (is(phase, "Blocked") && queued(obj))
         snprintf(buf, len, "Blocked: waiting for another upgrade to finish, then it starts by itself");
     else if (is(phase, "Blocked"))
         snprintf(buf, len, "Blocked: a person must act");
@@ -702,7 +701,7 @@ kp_wait_state kp_wait_check(const cJSON *obj)
 
     if (condition_true(obj, "Ready") && current(obj, condition(obj, "Ready")))
         w = KP_WAIT_READY;
-    else if (condition_true(obj, "Stalled") && current(obj, condition(obj, "Stalled")))
+    else if (condition_true(obj, "Stalled") && current(obj, condition(obj, "Stalled")) && !queued(obj))
         w = KP_WAIT_STALLED;
     return w;
 }

@@ -569,6 +569,11 @@ static void test_wait_check(void **s)
     assert_int_equal(wait_on("{\"metadata\":{\"generation\":1},\"status\":{\"observedGeneration\":1,"
                              "\"conditions\":[" C("Reconciling", "True", 1) "]}}"),
                      KP_WAIT_PENDING);
+    /* waiting its turn for the one-upgrade slot: no person need act */
+    assert_int_equal(wait_on("{\"metadata\":{\"generation\":1},\"status\":{\"observedGeneration\":1,"
+                             "\"phase\":\"Blocked\",\"conditions\":[{\"type\":\"Stalled\",\"status\":\"True\","
+                             "\"reason\":\"AnotherUpgradeActive\",\"observedGeneration\":1}]}}"),
+                     KP_WAIT_PENDING);
 #undef C
 }
 

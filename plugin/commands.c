@@ -702,7 +702,20 @@ static int wait_event(void *ud, const char *type, const cJSON *obj)
                 msg = k8s_json_str(c, "message", NULL);
             }
         }
-        printf("%s: Stalled: %s: %s\n", name, reason ? reason : "-", msg ? msg : "");
+        /* a message of several lines (one quoting a log): the lines
+         * after the first indented, so the first line stays the verdict */
+        printf("%s: Stalled: %s: ", name, reason ? reason : "-");
+        for (const char *p = msg ? msg : ""; *p; p++) {
+            size_t nl = strspn(p, "\n");
+            if (!nl) {
+                putchar(*p);
+                continue;
+            }
+            if (p[nl])
+                fputs("\n  ", stdout);
+            p += nl - 1;
+        }
+        putchar('\n');
         rc = KP_EXIT_STALLED + 1;
         break;
     }

@@ -181,6 +181,28 @@ static const char *str_or(const char *s, const char *dflt)
     return s && *s ? s : dflt;
 }
 
+/* text and a newline; a text of several lines (a message quoting a log)
+ * keeps the screen's layout: every line after the first indented by
+ * indent spaces, trailing newlines dropped. */
+static void out_text(kp_out *o, const char *text, int indent)
+{
+    size_t n = strlen(text);
+    const char *p = text, *e;
+
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    for (;;) {
+        e = memchr(p, '\n', (size_t)(text + n - p));
+        if (!e) {
+            outf(o, "%.*s\n", (int)(text + n - p), p);
+            break;
+        }
+        outf(o, "%.*s\n", (int)(e - p), p);
+        outf(o, "%*s", indent, "");
+        p = e + 1;
+    }
+}
+
 static int is(const char *a, const char *b)
 {
     return a && b && !strcmp(a, b);
@@ -288,6 +310,14 @@ static void table_release(kp_table *t)
 
 /* ------------------------------------------------------------ status */
 
+/* Blocked only because another upgrade holds the one-upgrade slot: the
+ * controller marks it Stalled, but it starts by itself when that one has
+ * finished (README, AnotherUpgradeActive): no person need act. */
+static int queued(const cJSON *obj)
+{
+    return is(k8s_json_str(condition(obj, "Stalled"), "reason", NULL), "AnotherUpgradeActive");
+}
+
 static const char *assessment(const cJSON *obj, char *buf, size_t len)
 {
     const char *phase = k8s_json_str(obj, "status", "phase", NULL);
@@ -309,6 +339,8 @@ static const char *assessment(const cJSON *obj, char *buf, size_t len)
                  ? "Waiting for spec.window to open" : "Waiting");
     else if (is(phase, "Paused"))
         snprintf(buf, len, "Paused: kubectl tianqing approve continues it");
+    else if (is(phase, "Blocked") && queued(obj))
+        snprintf(buf, len, "Blocked: waiting for another upgrade to finish, then it starts by itself");
     else if (is(phase, "Blocked"))
         snprintf(buf, len, "Blocked: a person must act");
     else if (is(phase, "Failed"))
@@ -510,7 +542,8 @@ static void output_tail(kp_out *o, const cJSON *obj)
 static void reason_entry(kp_out *o, const char *reason, const char *message)
 {
     const kp_remedy *r = kp_remedy_find(reason);
-    outf(o, "  %s: %s\n", reason, str_or(message, "(no message)"));
+    outf(o, "  %s: ", reason);
+    out_text(o, str_or(message, "(no message)"), 4);
     if (r)
         outf(o, "    Remedy: %s\n", r->remedy);
     else
@@ -525,7 +558,7 @@ static void reasons(kp_out *o, const cJSON *obj)
     int header = 0;
 
     if (condition_true(obj, "Stalled")) {
-        outf(o, "\nReasons (a person must act):\n");
+        outf(o, queued(obj) ? "\nReasons (nothing to do: it waits its turn):\n" : "\nReasons (a person must act):\n");
         header = 1;
         reason_entry(o, str_or(k8s_json_str(stalled, "reason", NULL), "Unknown"),
                      k8s_json_str(stalled, "message", NULL));
@@ -539,8 +572,8 @@ static void reasons(kp_out *o, const cJSON *obj)
         if (!header)
             outf(o, "\nReasons (a person must act):\n");
         header = 1;
-        outf(o, "  step %s is %s: %s\n", str_or(name, "?"), state,
-             str_or(k8s_json_str(s, "message", NULL), "(no message)"));
+        outf(o, "  step %s is %s: ", str_or(name, "?"), state);
+        out_text(o, str_or(k8s_json_str(s, "message", NULL), "(no message)"), 4);
     }
 }
 
@@ -566,8 +599,10 @@ int kp_render_status(k8s_buf *out, const cJSON *obj, const kp_kind *kind, time_t
         outf(&o, "Paused:      requested (spec.paused: true): it stops before the next step\n");
     if (k8s_json_bool(obj, 0, "spec", "stop", NULL))
         outf(&o, "Stop:        requested (spec.stop: true)\n");
-    if (msg && *msg)
-        outf(&o, "Message:     %s\n", msg);
+    if (msg && *msg) {
+        outf(&o, "Message:     ");
+        out_text(&o, msg, 13);
+    }
     steps_table(&o, obj, now);
     output_tail(&o, obj);
     reasons(&o, obj);
@@ -666,7 +701,7 @@ kp_wait_state kp_wait_check(const cJSON *obj)
 
     if (condition_true(obj, "Ready") && current(obj, condition(obj, "Ready")))
         w = KP_WAIT_READY;
-    else if (condition_true(obj, "Stalled") && current(obj, condition(obj, "Stalled")))
+    else if (condition_true(obj, "Stalled") && current(obj, condition(obj, "Stalled")) && !queued(obj))
         w = KP_WAIT_STALLED;
     return w;
 }

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # kubectl-tianqing (plugin/, README "kubectl tianqing") against a real API
 # server: found by kubectl as a plugin; `status` read back in several
-# phases (status written with `kubectl patch --subresource=status`, as
-# test_crd.sh does, instead of running upgrades); plan and history tables;
-# approve/pause/stop/retry patches read back with kubectl; wait's exit
-# codes (0 Ready, 1 Stalled, 2 timeout / not found) within its timeout;
-# status --watch redrawing on a change and ending 0 on SIGINT.
+# phases from statuses written with `kubectl patch --subresource=status`
+# (as test_crd.sh does); plan and history tables; approve/pause/stop/retry
+# patches read back with kubectl; wait's exit codes (0 Ready, 1 Stalled,
+# 2 timeout / not found) within its timeout; status --watch redrawing on a
+# change and ending 0 on SIGINT. Then live, with the real controller on a
+# fake /qaxdata tree (upgrade_lib.sh), the screen of real TianqingUpgrades
+# in every phase: not yet observed (Pending), Running with update.sh's
+# last lines, another one held by the one-upgrade slot, Succeeded (wait 0),
+# Failed (wait 1, reason and remedy), Waiting for its window, a Paused dry
+# run released by approve, Blocked without its Secret.
 #
 #   tests/cluster/with-cluster.sh tests/e2e/test_plugin.sh
 # The JSON in single quotes is data for the API server:
@@ -35,6 +40,20 @@ kt() { "$bin" -n "$ns" "$@"; }
 k() { kubectl -n "$ns" "$@"; }
 # run CMD...: rc, $out (stdout and stderr)
 run() { out=$("$@" 2>&1); rc=$?; }
+# match_lines DESC REGEXES TEXT: as many lines in TEXT as in REGEXES, line i
+# of TEXT matching line i of REGEXES whole (e2e_match would take the lines
+# of a multi-line regex as alternatives)
+match_lines() {
+  local i ok=1 r re tx
+  mapfile -t re <<<"$2"
+  mapfile -t tx <<<"$3"
+  [ "${#re[@]}" -eq "${#tx[@]}" ] || ok=0
+  for i in "${!re[@]}"; do
+    r=${re[$i]#^}
+    [[ ${tx[$i]-} =~ ^${r%\$}$ ]] || ok=0
+  done
+  if [ "$ok" = 1 ]; then e2e_ok "$1"; else e2e_not_ok "$1" "expected lines matching:" "$2" "actual:" "$3"; fi
+}
 # status_patch NAME JSON: a merge patch of .status
 status_patch() { k patch tqu "$1" --subresource=status --type=merge -p "$2" >/dev/null; }
 make_tqu() {   # make_tqu NAME[:paused]...: one kubectl create for them all
@@ -103,7 +122,7 @@ e2e_match "duration from status.startedAt (30m)" "^Duration:    30m([0-9]s)? \(s
 e2e_match "time left from the vendor's 60 minutes, 10 minutes in" \
   "^Est. left:   (50m|49m[0-9]+s) \(estimate 1h from the vendor's figure; running 10m" "$out"
 e2e_match "the observed generation is current" "^Generation:  1 \(observed: this status is current\)$" "$out"
-e2e_match "the last output lines" "Last output of update.sh \(running, pid 4242\):
+match_lines "the last output lines" "Last output of update.sh \(running, pid 4242\):
   \| \[1/3\] stop services
   \| \[2/3\] load images" "$(grep -A2 '^Last output' <<<"$out")"
 
@@ -121,7 +140,7 @@ e2e_eq "the reason, its message and README's remedy" \
 status_patch finished '{"status":{"observedGeneration":1,"phase":"Succeeded","message":"upgraded","startedAt":"2026-12-05T22:00:00Z","completedAt":"2026-12-06T00:03:00Z",
   "conditions":['"$(cond Ready True UpgradeSucceeded upgraded 1),$(cond Stalled False UpgradeSucceeded upgraded 1)"'],"steps":'"$(steps_at 9 x)"'}}'
 run kt status finished
-e2e_match "Succeeded: Completed, all steps, duration start to end" \
+match_lines "Succeeded: Completed, all steps, duration start to end" \
   "Assessment:  Completed
 Target:      10.6.0.2600 -> 10.7.0.2800
 Step:        all 8 steps done \(8 succeeded, 0 skipped\)
@@ -248,28 +267,174 @@ kill -INT "$bgpid"; wait "$bgpid"; rc=$?; bgpid=
 e2e_eq "status --watch ends with 0 on Ctrl-C" "0" "$rc"
 
 # ------------------------------------------------------------ live, with the controller
-# A dry run gated by paused: true, released by `approve`, waited for; and
-# one Blocked for want of its Secret, which `wait` reports with 1.
+# Real TianqingUpgrades run by the real controller on a fake /qaxdata tree,
+# the screen read in every phase: "first" is applied before the controller
+# starts (not yet observed), then runs for real, its update.sh taking about
+# 25 s (Running: step, times, update.sh's last lines), and ends Succeeded
+# (wait: 0); "second", applied meanwhile, is held by the one-upgrade slot
+# (AnotherUpgradeActive), then runs with an update.sh that fails (Failed:
+# wait 1, the reason and its remedy); "later" waits for its maintenance
+# window (Waiting). Beside them a dry run gated by paused: true, released by
+# `approve`, waited for; and one Blocked for want of its Secret.
 # shellcheck source-path=SCRIPTDIR source=upgrade_lib.sh
 . "$here/upgrade_lib.sh"
 : "${TQU_BIN:=$root/build/tianqing-upgrade-controller}" "${TQU_REPO:=$root}"
 k delete tqu --all --wait=false >/dev/null          # nothing here for the controller to act on
 live=tq-plugin-live
-if up_world "$tmp/live" && up_secret "$live" && up_controller ctl; then
+lkt() { "$bin" -n "$live" "$@"; }
+ljson() { kubectl -n "$live" get tqu "$1" -o json; }
+# the screen's "Last output" lines, without their "  | "
+screen_tail() { sed -n '/^Last output of update.sh/,/^$/{/^  | /s/^  | //p}' <<<"$1"; }
+# lines, each a line of FILE, in FILE's order
+lines_in_file() { diff <(printf '%s\n' "$1") <(grep -xF -f <(printf '%s\n' "$1") "$2"); }
+running_with_output() {   # NAME: update.sh running, its first lines in status
+  ljson "$1" | jq -e '.status.phase == "Running" and .status.currentStep == "Upgrade"
+    and ((.status.upgrade.outputTail // "") | test("\\[[0-9]+/10\\]"))' >/dev/null
+}
+if up_world "$tmp/live" --scenario update_seconds=25 && up_secret "$live"; then
+  # ---- Pending: applied before the controller runs
+  up_apply "$live" first
+  run lkt status first
+  e2e_eq "live, Pending: a resource the controller has not seen yet" \
+"= TianqingUpgrade $live/first =
+Assessment:  Unknown: the controller has not reported on it yet
+Target:      10.6.0.2600 -> 10.7.0.2800
+Step:        not started
+Generation:  1 (not yet observed by the controller)" "$out"
+  up_kubelet_start
+  up_controller ctl || e2e_not_ok "live: the controller starts" "$(tail -n 20 "$tmp/live/ctl.log")"
   up_apply "$live" gate "  dryRun: true
   paused: true"
   kubectl create namespace tq-plugin-nosecret >/dev/null
   up_apply tq-plugin-nosecret nosecret "  dryRun: true"
+
+  # ---- Running: update.sh runs (its scenario read: the next run fails)
+  e2e_eventually 60 grep -q 'upgrade started' "$INSTALL_LOG"
+  "$TQU_REPO/tests/fixtures/fake-scenario.sh" "$tmp/live/qax" update=fail update_seconds=2
+  up_apply "$live" second
+  if e2e_eventually 60 running_with_output first; then
+    run lkt status first
+    json=$(ljson first)
+  else
+    out="" json=$(ljson first)
+    e2e_not_ok "live, Running: update.sh's output reaches status" "$(up_steps_text "$live" first)" "$json"
+  fi
+  e2e_match "live, Running: Progressing" "^Assessment:  Progressing$" "$out"
+  e2e_match "live, Running: step 6 of 8: Upgrade (Running)" "^Step:        step 6 of 8: Upgrade \(Running\)$" "$out"
+  e2e_match "live, Running: the duration since status.startedAt" \
+    "^Duration:    [0-9][0-9ms]* \(since $(jq -r .status.startedAt <<<"$json")\)$" "$out"
+  e2e_match "live, Running: the time left from the vendor's hour, and the time update.sh has run" \
+    "^Est\. left:   5[0-9]m([0-9]+s)? \(estimate 1h from the vendor's figure; running [0-9][0-9ms]*\)$" "$out"
+  e2e_match "live, Running: the status is current" "^Generation:  1 \(observed: this status is current\)$" "$out"
+  pid=$(jq -r .status.upgrade.pid <<<"$json")
+  e2e_match "live, Running: the message has update.sh's pid and last line" \
+    "^Message:     Upgrade: update\.sh running for [0-9]+ s \(pid $pid\); last output: .* \[INFO\] \[[0-9]+/10\] " "$out"
+  match_lines "live, Running: steps 1-5 done, Upgrade running, the rest pending" \
+    "^  5\.  SabreCleanup +Succeeded +[0-9ms]+
+  6\.  Upgrade +Running +[0-9][0-9ms]*
+  7\.  CdnTuning +Pending
+  8\.  Verify +Pending$" "$(grep -E '^  [5-8]\.  ' <<<"$out")"
+  e2e_match "live, Running: the last output of update.sh, with its pid" \
+    "^Last output of update\.sh \(running, pid $pid\):$" "$out"
+  e2e_match "... from its first line" \
+    "^[0-9-]+ [0-9:]+ \[INFO\] 升级开始 upgrade started: 10\.6\.0\.2600 -> 10\.7\.0\.2800, template darwin_update_template_20250301120000\.yaml, ssh root@\*:22, data backup " \
+    "$(screen_tail "$out" | head -n1)"
+  e2e_check "... every line as update.sh wrote it, in order" lines_in_file "$(screen_tail "$out")" \
+    "$(jq -r .status.upgrade.logFile <<<"$json")"
+  e2e_check_fails "... the password nowhere on the screen" grep -qF -- "$UP_PASSWORD" <<<"$out"
+  run lkt wait first --timeout=1s
+  e2e_match "live, Running: wait is neither Ready nor Stalled: exit 2 at the timeout" "timed out 2$" "$out $rc"
+
+  # ---- a second real upgrade while the first holds the slot
+  if e2e_eventually 30 up_at_state "$live" second "Blocked AnotherUpgradeActive"; then
+    run lkt status second
+  else
+    out="" && e2e_not_ok "live: a second upgrade waits for the slot" "$(up_state_of "$live" second)"
+  fi
+  match_lines "live, second upgrade: it waits its turn (AnotherUpgradeActive), its checks done" \
+    "Assessment:  Blocked: waiting for another upgrade to finish, then it starts by itself
+Target:      10\.6\.0\.2600 -> 10\.7\.0\.2800
+Step:        step 3 of 8: BackupDeployments \(Succeeded\)" "$(sed -n 2,4p <<<"$out")"
+  e2e_match "live, second upgrade: the message names the one it waits for" \
+    "^Message:     another upgrade is in progress \($live/first(, phase Running)?\); this one starts when it has finished$" "$out"
+  match_lines "live, second upgrade: the reason and its remedy, nothing to do" \
+    "Reasons \(nothing to do: it waits its turn\):
+  AnotherUpgradeActive: another upgrade is in progress \($live/first(, phase Running)?\); this one starts when it has finished
+    Remedy: another TianqingUpgrade has started changing the system \(its PaasCheck or a later step began\); this one has passed its own checks and starts when that one has finished \(or is deleted\)\. .*$" \
+    "$(sed -n '/^Reasons/,$p' <<<"$out")"
+
+  # wait through the queue (and the first step after it) to the outcome
+  "$bin" -n "$live" wait second --timeout=150s > "$tmp/wait-second.out" 2>&1 &
+  bgpid=$!
+
+  # ---- Succeeded
+  run lkt wait first --timeout=120s
+  e2e_eq "live, Succeeded: wait exits 0" "first: Ready 0" "$out $rc"
+  run lkt status first
+  json=$(ljson first)
+  match_lines "live, Succeeded: Completed, every step done" "^Assessment:  Completed
+Target:      10\.6\.0\.2600 -> 10\.7\.0\.2800
+Step:        all 8 steps done \(8 succeeded, 0 skipped\)
+Duration:    [0-9][0-9ms]* \($(jq -r .status.startedAt <<<"$json") to $(jq -r .status.completedAt <<<"$json")\)
+Generation:  1 \(observed: this status is current\)$" "$(sed -n 2,6p <<<"$out")"
+  match_lines "live, Succeeded: update.sh's exit code and last line" \
+    "^Last output of update\.sh \(exited 0\):
+  \| [0-9-]+ [0-9:]+ \[INFO\] 升级完成 upgrade finished successfully$" \
+    "$(grep '^Last output' <<<"$out"; grep '^  | ' <<<"$out" | tail -n1)"
+  e2e_check_fails "live, Succeeded: no estimate, no reasons" grep -Eq '^(Est\. left|Reasons)' <<<"$out"
+
+  # ---- Failed: the second runs once the first is done; its update.sh fails
+  # the wait started while it was queued
+  wait "$bgpid"; rc=$?; bgpid=
+  out=$(cat "$tmp/wait-second.out")
+  match_lines "live, Failed: wait, started while it was queued, exits 1: the reason first, install_saas.log's last lines indented" \
+    "second: Stalled: UpgradeFailed: Upgrade: update\.sh exited with 1 after [0-9]+ s; last lines of install_saas\.log: .*
+  [0-9-]+ [0-9:]+ \[ERROR\] 升级失败 upgrade failed, see .*/install_saas\.log
+1" "$(head -n1 <<<"$out"; tail -n1 <<<"$out"; echo "$rc")"
+  e2e_eq "... every line after the first indented" "" "$(sed 1d <<<"$out" | grep -v '^  [^ ]')"
+  run lkt status second
+  match_lines "live, Failed: a person must act, at step 6 of 8" "^Assessment:  Failed: a person must act
+Target:      10\.6\.0\.2600 -> 10\.7\.0\.2800
+Step:        step 6 of 8: Upgrade \(Failed\)$" "$(sed -n 2,4p <<<"$out")"
+  e2e_match "live, Failed: update.sh's exit code and its error" \
+    "^Last output of update\.sh \(exited 1\):$" "$out"
+  e2e_match "... its error line" "^[0-9-]+ [0-9:]+ \[ERROR\] 升级失败 upgrade failed, see .*/install_saas\.log$" \
+    "$(screen_tail "$out" | tail -n1)"
+  reasons=$(sed -n '/^Reasons/,$p' <<<"$out")
+  match_lines "live, Failed: the reason, install_saas.log's last lines, README's remedy" \
+    "Reasons \(a person must act\):
+  UpgradeFailed: Upgrade: update\.sh exited with 1 after [0-9]+ s; last lines of install_saas\.log: .*
+    [0-9-]+ [0-9:]+ \[ERROR\] 升级失败 upgrade failed, see .*/install_saas\.log
+    Remedy: update\.sh exited non-zero: the message has the code and the tail of install_saas\.log; fix the cause with the vendor, then change the spec to retry$" \
+    "$(head -n2 <<<"$reasons"; tail -n2 <<<"$reasons")"
+  e2e_eq "... the log lines between indented under the reason" "" "$(sed '1,2d;$d' <<<"$reasons" | grep -v '^    [^ ]')"
+
+  # ---- Waiting: for the maintenance window
+  wstart=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+  up_apply "$live" later "  window: {start: \"$wstart\", end: \"$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)\"}"
+  e2e_eventually 60 up_at_state "$live" later "Waiting WaitingForWindow"
+  run lkt status later
+  match_lines "live, Waiting: for the window, before SabreCleanup" "^Assessment:  Waiting for spec.window to open
+Target:      10\.6\.0\.2600 -> 10\.7\.0\.2800
+Step:        step 5 of 8: SabreCleanup \(Pending\)$" "$(sed -n 2,4p <<<"$out")"
+  e2e_match "live, Waiting: the message says until when" \
+    "^Message:     SabreCleanup: waiting for the maintenance window opening at $wstart$" "$out"
+  e2e_check_fails "live, Waiting: no reasons (nothing to do)" grep -q '^Reasons' <<<"$out"
+  run lkt wait later --timeout=1s
+  e2e_match "live, Waiting: wait is neither Ready nor Stalled: exit 2 at the timeout" "timed out 2$" "$out $rc"
+  k delete tqu later --wait=false >/dev/null 2>&1
+
+  # ---- Paused, approve; Blocked
   e2e_eventually 30 sh -c "'$bin' -n $live status gate | grep -q '^Assessment:  Paused'"
-  run "$bin" -n "$live" status gate
+  run lkt status gate
   e2e_match "live: a paused dry run says Paused" "^Assessment:  Paused: kubectl tianqing approve continues it$" "$out"
-  run "$bin" -n "$live" approve gate
+  run lkt approve gate
   e2e_eq "live: approve exits 0" "0" "$rc"
-  run "$bin" -n "$live" wait gate --timeout=45s
+  run lkt wait gate --timeout=45s
   e2e_eq "live: wait then sees Ready: exit 0" "gate: Ready 0" "$out $rc"
-  run "$bin" -n "$live" status gate
+  run lkt status gate
   e2e_match "live: status says the dry run completed" "^Assessment:  Completed \(dry run: nothing was changed\)$" "$out"
-  run "$bin" -n "$live" plan gate
+  run lkt plan gate
   e2e_match "live: plan shows the controller's plan, update.sh's password as ***" \
     "^STEP +ACTION +TARGET +DETAIL$" "$(head -n1 <<<"$out")"
   e2e_match "... with the PaasCheck command" "^PaasCheck +run +.*darwin-client" "$out"
@@ -278,7 +443,7 @@ if up_world "$tmp/live" && up_secret "$live" && up_controller ctl; then
   run "$bin" -n tq-plugin-nosecret status nosecret
   e2e_match "live: status gives the remedy" "Remedy: create the Secret / add the key / grant get on it" "$out"
 else
-  e2e_not_ok "live: the fake world and the controller start" "$(tail -n 20 "$tmp/live/ctl.log" 2>/dev/null)"
+  e2e_not_ok "live: the fake world starts" "$(ls -la "$tmp/live" 2>&1)"
 fi
 up_cleanup
 

@@ -141,6 +141,55 @@ static void test_no_estimate_elsewhere(void **s)
     }
 }
 
+/* The status screen of a resource given as JSON text; the caller frees it. */
+static char *screen_of(const char *json)
+{
+    cJSON *obj = cJSON_Parse(json);
+    k8s_buf b;
+    assert_non_null(obj);
+    k8s_buf_init(&b, 0);
+    assert_int_equal(kp_render_status(&b, obj, &kp_kinds[0], now()), 0);
+    cJSON_Delete(obj);
+    return b.data;
+}
+
+#define OBJ(status) "{\"metadata\":{\"name\":\"n\",\"namespace\":\"s\",\"generation\":1}," \
+                    "\"status\":{\"observedGeneration\":1," status "}}"
+#define STALLED(r, m) "\"conditions\":[{\"type\":\"Stalled\",\"status\":\"True\",\"reason\":\"" r \
+                      "\",\"message\":\"" m "\"}]"
+
+/* Blocked only by the one-upgrade slot: no person need act. */
+static void test_status_queued(void **s)
+{
+    (void)s;
+    char *t = screen_of(OBJ("\"phase\":\"Blocked\"," STALLED("AnotherUpgradeActive", "another upgrade is in progress")));
+    assert_non_null(strstr(t, "\nAssessment:  Blocked: waiting for another upgrade to finish, then it starts by itself\n"));
+    assert_non_null(strstr(t, "\nReasons (nothing to do: it waits its turn):\n"
+                              "  AnotherUpgradeActive: another upgrade is in progress\n    Remedy: another TianqingUpgrade"));
+    assert_null(strstr(t, "a person must act"));
+    free(t);
+    t = screen_of(OBJ("\"phase\":\"Blocked\"," STALLED("PackageMissing", "no package")));
+    assert_non_null(strstr(t, "\nAssessment:  Blocked: a person must act\n"));
+    assert_non_null(strstr(t, "\nReasons (a person must act):\n  PackageMissing: no package\n"));
+    free(t);
+}
+
+/* A message of several lines (one quoting install_saas.log) keeps the
+ * screen's layout: its later lines indented under it, trailing newlines
+ * dropped. */
+static void test_status_multiline_message(void **s)
+{
+    (void)s;
+    char *t = screen_of(OBJ("\"phase\":\"Failed\",\"message\":\"Upgrade: exited 1: log:\\nline a\\n\\nline b\\n\","
+                            STALLED("UpgradeFailed", "Upgrade: exited 1: log:\\nline a\\nline b\\n")));
+    assert_non_null(strstr(t, "\nMessage:     Upgrade: exited 1: log:\n             line a\n\n             line b\n\n"));
+    assert_non_null(strstr(t, "\n  UpgradeFailed: Upgrade: exited 1: log:\n    line a\n    line b\n    Remedy: update.sh exited"));
+    assert_null(strstr(t, " \n"));             /* no line ends in a blank */
+    free(t);
+}
+#undef OBJ
+#undef STALLED
+
 /* Every allocation of a screen failing in turn: a clean K8S_ENOMEM,
  * no crash, no leak (LeakSanitizer and valgrind look). */
 static void test_alloc_failures(void **s)
@@ -520,6 +569,11 @@ static void test_wait_check(void **s)
     assert_int_equal(wait_on("{\"metadata\":{\"generation\":1},\"status\":{\"observedGeneration\":1,"
                              "\"conditions\":[" C("Reconciling", "True", 1) "]}}"),
                      KP_WAIT_PENDING);
+    /* waiting its turn for the one-upgrade slot: no person need act */
+    assert_int_equal(wait_on("{\"metadata\":{\"generation\":1},\"status\":{\"observedGeneration\":1,"
+                             "\"phase\":\"Blocked\",\"conditions\":[{\"type\":\"Stalled\",\"status\":\"True\","
+                             "\"reason\":\"AnotherUpgradeActive\",\"observedGeneration\":1}]}}"),
+                     KP_WAIT_PENDING);
 #undef C
 }
 
@@ -541,6 +595,8 @@ int main(void)
         cmocka_unit_test(test_history),
         cmocka_unit_test(test_status_essentials),
         cmocka_unit_test(test_no_estimate_elsewhere),
+        cmocka_unit_test(test_status_queued),
+        cmocka_unit_test(test_status_multiline_message),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_format_duration),
         cmocka_unit_test(test_parse_duration),

@@ -10,7 +10,11 @@
 #   e2e_check DESC CMD...           ok if CMD succeeds (its output shown if not)
 #   e2e_check_fails DESC CMD...     ok if CMD fails
 #   e2e_eq DESC EXPECTED ACTUAL     ok if the strings are equal
-#   e2e_match DESC REGEX TEXT       ok if TEXT matches the extended REGEX (grep -E)
+#   e2e_match DESC REGEX TEXT       ok if a line of TEXT matches the one-line extended
+#                                   REGEX (grep -E); a REGEX of several lines is refused
+#                                   (grep would take its lines as alternatives)
+#   e2e_match_lines DESC REGEXES TEXT  ok if TEXT has as many lines as REGEXES and
+#                                   line i matches line i of REGEXES whole
 #   e2e_eventually SECONDS CMD...   retry CMD every 0.2 s until it succeeds (status only)
 #   e2e_require_cluster             exit 2 unless run under tests/cluster/with-cluster.sh
 
@@ -53,8 +57,22 @@ e2e_eq() {
 }
 
 e2e_match() {
-  if printf '%s\n' "$3" | grep -Eq -- "$2"; then e2e_ok "$1"
+  if [[ $2 == *$'\n'* ]]; then
+    e2e_not_ok "$1" "e2e_match: a pattern of several lines would match any one of them: use e2e_match_lines" "$2"
+  elif printf '%s\n' "$3" | grep -Eq -- "$2"; then e2e_ok "$1"
   else e2e_not_ok "$1" "expected to match: $2" "actual:" "$3"; fi
+}
+
+e2e_match_lines() {
+  local i ok=1 r re tx
+  mapfile -t re <<<"$2"
+  mapfile -t tx <<<"$3"
+  [ "${#re[@]}" -eq "${#tx[@]}" ] || ok=0
+  for i in "${!re[@]}"; do
+    r=${re[$i]#^}
+    [[ ${tx[$i]-} =~ ^${r%\$}$ ]] || ok=0
+  done
+  if [ "$ok" = 1 ]; then e2e_ok "$1"; else e2e_not_ok "$1" "expected lines matching:" "$2" "actual:" "$3"; fi
 }
 
 e2e_eventually() {

@@ -40,20 +40,6 @@ kt() { "$bin" -n "$ns" "$@"; }
 k() { kubectl -n "$ns" "$@"; }
 # run CMD...: rc, $out (stdout and stderr)
 run() { out=$("$@" 2>&1); rc=$?; }
-# match_lines DESC REGEXES TEXT: as many lines in TEXT as in REGEXES, line i
-# of TEXT matching line i of REGEXES whole (e2e_match would take the lines
-# of a multi-line regex as alternatives)
-match_lines() {
-  local i ok=1 r re tx
-  mapfile -t re <<<"$2"
-  mapfile -t tx <<<"$3"
-  [ "${#re[@]}" -eq "${#tx[@]}" ] || ok=0
-  for i in "${!re[@]}"; do
-    r=${re[$i]#^}
-    [[ ${tx[$i]-} =~ ^${r%\$}$ ]] || ok=0
-  done
-  if [ "$ok" = 1 ]; then e2e_ok "$1"; else e2e_not_ok "$1" "expected lines matching:" "$2" "actual:" "$3"; fi
-}
 # status_patch NAME JSON: a merge patch of .status
 status_patch() { k patch tqu "$1" --subresource=status --type=merge -p "$2" >/dev/null; }
 make_tqu() {   # make_tqu NAME[:paused]...: one kubectl create for them all
@@ -122,7 +108,7 @@ e2e_match "duration from status.startedAt (30m)" "^Duration:    30m([0-9]s)? \(s
 e2e_match "time left from the vendor's 60 minutes, 10 minutes in" \
   "^Est. left:   (50m|49m[0-9]+s) \(estimate 1h from the vendor's figure; running 10m" "$out"
 e2e_match "the observed generation is current" "^Generation:  1 \(observed: this status is current\)$" "$out"
-match_lines "the last output lines" "Last output of update.sh \(running, pid 4242\):
+e2e_match_lines "the last output lines" "Last output of update.sh \(running, pid 4242\):
   \| \[1/3\] stop services
   \| \[2/3\] load images" "$(grep -A2 '^Last output' <<<"$out")"
 
@@ -140,7 +126,7 @@ e2e_eq "the reason, its message and README's remedy" \
 status_patch finished '{"status":{"observedGeneration":1,"phase":"Succeeded","message":"upgraded","startedAt":"2026-12-05T22:00:00Z","completedAt":"2026-12-06T00:03:00Z",
   "conditions":['"$(cond Ready True UpgradeSucceeded upgraded 1),$(cond Stalled False UpgradeSucceeded upgraded 1)"'],"steps":'"$(steps_at 9 x)"'}}'
 run kt status finished
-match_lines "Succeeded: Completed, all steps, duration start to end" \
+e2e_match_lines "Succeeded: Completed, all steps, duration start to end" \
   "Assessment:  Completed
 Target:      10.6.0.2600 -> 10.7.0.2800
 Step:        all 8 steps done \(8 succeeded, 0 skipped\)
@@ -329,7 +315,7 @@ Generation:  1 (not yet observed by the controller)" "$out"
   pid=$(jq -r .status.upgrade.pid <<<"$json")
   e2e_match "live, Running: the message has update.sh's pid and last line" \
     "^Message:     Upgrade: update\.sh running for [0-9]+ s \(pid $pid\); last output: .* \[INFO\] \[[0-9]+/10\] " "$out"
-  match_lines "live, Running: steps 1-5 done, Upgrade running, the rest pending" \
+  e2e_match_lines "live, Running: steps 1-5 done, Upgrade running, the rest pending" \
     "^  5\.  SabreCleanup +Succeeded +[0-9ms]+
   6\.  Upgrade +Running +[0-9][0-9ms]*
   7\.  CdnTuning +Pending
@@ -351,13 +337,13 @@ Generation:  1 (not yet observed by the controller)" "$out"
   else
     out="" && e2e_not_ok "live: a second upgrade waits for the slot" "$(up_state_of "$live" second)"
   fi
-  match_lines "live, second upgrade: it waits its turn (AnotherUpgradeActive), its checks done" \
+  e2e_match_lines "live, second upgrade: it waits its turn (AnotherUpgradeActive), its checks done" \
     "Assessment:  Blocked: waiting for another upgrade to finish, then it starts by itself
 Target:      10\.6\.0\.2600 -> 10\.7\.0\.2800
 Step:        step 3 of 8: BackupDeployments \(Succeeded\)" "$(sed -n 2,4p <<<"$out")"
   e2e_match "live, second upgrade: the message names the one it waits for" \
     "^Message:     another upgrade is in progress \($live/first(, phase Running)?\); this one starts when it has finished$" "$out"
-  match_lines "live, second upgrade: the reason and its remedy, nothing to do" \
+  e2e_match_lines "live, second upgrade: the reason and its remedy, nothing to do" \
     "Reasons \(nothing to do: it waits its turn\):
   AnotherUpgradeActive: another upgrade is in progress \($live/first(, phase Running)?\); this one starts when it has finished
     Remedy: another TianqingUpgrade has started changing the system \(its PaasCheck or a later step began\); this one has passed its own checks and starts when that one has finished \(or is deleted\)\. .*$" \
@@ -372,12 +358,12 @@ Step:        step 3 of 8: BackupDeployments \(Succeeded\)" "$(sed -n 2,4p <<<"$o
   e2e_eq "live, Succeeded: wait exits 0" "first: Ready 0" "$out $rc"
   run lkt status first
   json=$(ljson first)
-  match_lines "live, Succeeded: Completed, every step done" "^Assessment:  Completed
+  e2e_match_lines "live, Succeeded: Completed, every step done" "^Assessment:  Completed
 Target:      10\.6\.0\.2600 -> 10\.7\.0\.2800
 Step:        all 8 steps done \(8 succeeded, 0 skipped\)
 Duration:    [0-9][0-9ms]* \($(jq -r .status.startedAt <<<"$json") to $(jq -r .status.completedAt <<<"$json")\)
 Generation:  1 \(observed: this status is current\)$" "$(sed -n 2,6p <<<"$out")"
-  match_lines "live, Succeeded: update.sh's exit code and last line" \
+  e2e_match_lines "live, Succeeded: update.sh's exit code and last line" \
     "^Last output of update\.sh \(exited 0\):
   \| [0-9-]+ [0-9:]+ \[INFO\] 升级完成 upgrade finished successfully$" \
     "$(grep '^Last output' <<<"$out"; grep '^  | ' <<<"$out" | tail -n1)"
@@ -387,13 +373,13 @@ Generation:  1 \(observed: this status is current\)$" "$(sed -n 2,6p <<<"$out")"
   # the wait started while it was queued
   wait "$bgpid"; rc=$?; bgpid=
   out=$(cat "$tmp/wait-second.out")
-  match_lines "live, Failed: wait, started while it was queued, exits 1: the reason first, install_saas.log's last lines indented" \
+  e2e_match_lines "live, Failed: wait, started while it was queued, exits 1: the reason first, install_saas.log's last lines indented" \
     "second: Stalled: UpgradeFailed: Upgrade: update\.sh exited with 1 after [0-9]+ s; last lines of install_saas\.log: .*
   [0-9-]+ [0-9:]+ \[ERROR\] 升级失败 upgrade failed, see .*/install_saas\.log
 1" "$(head -n1 <<<"$out"; tail -n1 <<<"$out"; echo "$rc")"
   e2e_eq "... every line after the first indented" "" "$(sed 1d <<<"$out" | grep -v '^  [^ ]')"
   run lkt status second
-  match_lines "live, Failed: a person must act, at step 6 of 8" "^Assessment:  Failed: a person must act
+  e2e_match_lines "live, Failed: a person must act, at step 6 of 8" "^Assessment:  Failed: a person must act
 Target:      10\.6\.0\.2600 -> 10\.7\.0\.2800
 Step:        step 6 of 8: Upgrade \(Failed\)$" "$(sed -n 2,4p <<<"$out")"
   e2e_match "live, Failed: update.sh's exit code and its error" \
@@ -401,7 +387,7 @@ Step:        step 6 of 8: Upgrade \(Failed\)$" "$(sed -n 2,4p <<<"$out")"
   e2e_match "... its error line" "^[0-9-]+ [0-9:]+ \[ERROR\] 升级失败 upgrade failed, see .*/install_saas\.log$" \
     "$(screen_tail "$out" | tail -n1)"
   reasons=$(sed -n '/^Reasons/,$p' <<<"$out")
-  match_lines "live, Failed: the reason, install_saas.log's last lines, README's remedy" \
+  e2e_match_lines "live, Failed: the reason, install_saas.log's last lines, README's remedy" \
     "Reasons \(a person must act\):
   UpgradeFailed: Upgrade: update\.sh exited with 1 after [0-9]+ s; last lines of install_saas\.log: .*
     [0-9-]+ [0-9:]+ \[ERROR\] 升级失败 upgrade failed, see .*/install_saas\.log
@@ -414,7 +400,7 @@ Step:        step 6 of 8: Upgrade \(Failed\)$" "$(sed -n 2,4p <<<"$out")"
   up_apply "$live" later "  window: {start: \"$wstart\", end: \"$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)\"}"
   e2e_eventually 60 up_at_state "$live" later "Waiting WaitingForWindow"
   run lkt status later
-  match_lines "live, Waiting: for the window, before SabreCleanup" "^Assessment:  Waiting for spec.window to open
+  e2e_match_lines "live, Waiting: for the window, before SabreCleanup" "^Assessment:  Waiting for spec.window to open
 Target:      10\.6\.0\.2600 -> 10\.7\.0\.2800
 Step:        step 5 of 8: SabreCleanup \(Pending\)$" "$(sed -n 2,4p <<<"$out")"
   e2e_match "live, Waiting: the message says until when" \

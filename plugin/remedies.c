@@ -113,6 +113,18 @@ static const kp_remedy remedies[] = {
      "run the checks and update.sh again"},
     {"StopRequested", "Upgrade",
      "spec.stop is true, so update.sh is not started: set it to false to go on"},
+    {"StopFailed", "Upgrade",
+     "spec.stop: true is set but update.sh could not be signalled (the message says why, "
+     "for example its pid file names a process that is not it); the controller tries again "
+     "with backoff and update.sh goes on meanwhile: look at status.upgrade.pid and the state "
+     "folder the message names before stopping anything by hand"},
+    {"AlreadyLaunched", "Upgrade",
+     "another start of update.sh for this generation got there first (its launch marker "
+     "exists): nothing was started twice; the next poll follows the run that was started"},
+    {"UpgradeTimedOut", "Upgrade",
+     "only for an update.sh started by an older controller, which still stopped it at "
+     "timeouts.upgrade (this one reports UpgradeSlow instead): check install_saas.log and "
+     "the cluster with the vendor, then change the spec to retry"},
     {"LaunchNotRecorded", "Upgrade",
      "the launch could not be recorded in status.launch before update.sh (API unreachable, "
      "or the resource changed meanwhile): nothing was started; it is tried again"},

@@ -1807,6 +1807,46 @@ static void test_detached_full_disk_before_run(void **state)
 }
 
 /*
+ * A starter killed -9 between reserving the exit file and writing the
+ * launch marker leaves exit.reserved (blank, its lock gone with it) and no
+ * marker: nothing was launched, so the next start runs the command, once,
+ * and records its exit in that file. (The state such a kill leaves is made
+ * by hand: the window is a few system calls wide.)
+ */
+static void test_detached_killed_before_marker(void **state)
+{
+    fx *f = *state;
+    char s[PATH_MAX], dir[PATH_MAX], log[PATH_MAX], cnt[PATH_MAX], p[PATH_MAX + 32],
+         blank[4096];
+    tqu_detached_status st;
+    tqu_child_spec spec;
+    char *text;
+
+    pathf(cnt, f, "runs");
+    script(s, f, "once.sh", "echo run >> \"$1\"\necho ran\nexit 4\n");
+    state_dir(dir, f, "state");
+    memset(blank, ' ', sizeof(blank));
+    blank[sizeof(blank) - 1] = '\0';
+    snprintf(p, sizeof(p), "%s/exit.reserved", dir);
+    write_file(p, blank, 0600);
+    assert_int_equal(tqu_detached_poll(dir, NULL, 0, &st), TQU_CHILD_OK);
+    assert_int_equal(st.state, TQU_DETACHED_NOT_LAUNCHED);
+    memset(&spec, 0, sizeof(spec));
+    spec.argv = ARGV("sh", s, cnt);
+    spec.log_path = pathf(log, f, "once.log");
+    assert_int_equal(tqu_detached_start(&spec, dir, &st), TQU_CHILD_OK);
+    if (!wait_state(dir, TQU_DETACHED_FINISHED, 10000, &st))
+        fail_msg("state %s: %s", tqu_detached_state_name(st.state), st.message);
+    assert_int_equal(st.exit_code, 4);
+    /* a second start is refused: it ran */
+    assert_int_equal(tqu_detached_start(&spec, dir, &st), TQU_CHILD_ELAUNCHED);
+    text = read_file(cnt);
+    assert_non_null(text);
+    assert_string_equal(text, "run\n");
+    free(text);
+}
+
+/*
  * A slow supervisor start: between the launch marker and the pid file the
  * state is Starting (before: Lost, "never ran", which made the Upgrade
  * step Failed, removed the finalizer, and update.sh then ran unwatched),
@@ -2094,6 +2134,7 @@ int main(void)
         T(test_detached_alloc_failures),
         T(test_detached_exit_on_full_disk),
         T(test_detached_full_disk_before_run),
+        T(test_detached_killed_before_marker),
         T(test_detached_slow_start),
         T(test_detached_supervisor_fresh_exec),
         T(test_detached_elapsed_monotonic),

@@ -114,21 +114,23 @@ static const kp_remedy remedies[] = {
      "update.sh was stopped by spec.stop: true (SIGTERM to its process group, SIGKILL "
      "after a grace period); check the cluster with the vendor; set spec.stop: false to "
      "run the checks and update.sh again"},
-    {"StopFailed", "Upgrade",
-     "spec.stop is true but update.sh could not be signalled (the message says why); it is "
-     "tried again at each poll: check the supervisor's pid file in the request's folder"},
-    {"UpgradeTimedOut", "Upgrade",
-     "only for an update.sh started by a controller older than spec.stop (it stopped "
-     "update.sh at timeouts.upgrade; this one never does): check the cluster with the "
-     "vendor, then change the spec to retry"},
     {"StopRequested", "Upgrade",
      "spec.stop is true, so update.sh is not started: set it to false to go on"},
+    {"StopFailed", "Upgrade",
+     "spec.stop: true is set but update.sh could not be signalled (the message says why, "
+     "for example its pid file names a process that is not it); the controller tries again "
+     "with backoff and update.sh goes on meanwhile: look at status.upgrade.pid and the state "
+     "folder the message names before stopping anything by hand"},
+    {"AlreadyLaunched", "Upgrade",
+     "another start of update.sh for this generation got there first (its launch marker "
+     "exists): nothing was started twice; the next poll follows the run that was started"},
+    {"UpgradeTimedOut", "Upgrade",
+     "only for an update.sh started by an older controller, which still stopped it at "
+     "timeouts.upgrade (this one reports UpgradeSlow instead): check install_saas.log and "
+     "the cluster with the vendor, then change the spec to retry"},
     {"LaunchNotRecorded", "Upgrade",
      "the launch could not be recorded in status.launch before update.sh (API unreachable, "
      "or the resource changed meanwhile): nothing was started; it is tried again"},
-    {"AlreadyLaunched", "Upgrade",
-     "another starter (a second controller, or this one before a crash) launched update.sh "
-     "for this generation first: nothing more was started; the next poll follows that run"},
     {"StateUnreadable", "Upgrade",
      "the request's folder under backupDir (or an upgrade-g<N>/ in it) cannot be listed or "
      "read: update.sh is not started while it cannot be told whether it already was; fix "

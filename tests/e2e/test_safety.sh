@@ -16,7 +16,7 @@
 #     the state folder removed and the spec changed, it is not started again
 #     (UpgradeOutcomeUnknown);
 #   - past timeouts.upgrade update.sh is reported slow (UpgradeSlow), never
-#     killed; the SSH Secret is read when the command starts, not on every
+#     killed; a timeout raised while it runs counts at once; the SSH Secret is read when the command starts, not on every
 #     poll; spec.stop: true stops it (UpgradeStopped); stop: false runs it
 #     again;
 #   - two controllers without --leader-elect: only one acts (the claim
@@ -142,12 +142,15 @@ up_reset_cluster
 # ================ slow is not failed; spec.stop stops it (UpgradeStopped)
 ns=tqu-s-slow
 up_secret "$ns"
-up_case_tree "$tmp" slow --scenario update_seconds=25
+up_case_tree "$tmp" slow --scenario update_seconds=35
 up_apply "$ns" s "  timeouts: {upgrade: 2s}"
 up_check_state 40 "$ns" s "Running UpgradeSlow" "past timeouts.upgrade: Running UpgradeSlow, not killed"
 e2e_eq "... Stalled stays False, Reconciling True" "False True" \
   "$(up_cond "$ns" s Stalled status) $(up_cond "$ns" s Reconciling status)"
 e2e_match "... a Warning Event UpgradeSlow" UpgradeSlow "$(kubectl -n "$ns" get events --field-selector involvedObject.name=s)"
+kubectl -n "$ns" patch tqu s --type merge -p '{"spec":{"timeouts":{"upgrade":"1h"}}}' >/dev/null
+up_check_state 20 "$ns" s "Running UpgradeRunning" \
+  "timeouts.upgrade raised while it runs: no longer slow (the new limit counts at once)"
 up_check_state 60 "$ns" s "Succeeded UpgradeSucceeded" "... and it runs to its end: Succeeded"
 e2e_eq "... update.sh ran once, to its end (exit 0)" "1 0" \
   "$(calls_of slow) $(cat "$tmp/c/slow/qax/fake/records/update.sh.1.exit" 2>/dev/null)"

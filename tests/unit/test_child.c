@@ -1710,6 +1710,142 @@ static void test_detached_exit_on_full_disk(void **state)
     f->mounted[0] = '\0';
 }
 
+/* Fill the filesystem of path's folder with path, then free exactly `pages`
+ * pages (a spacer written first and removed last). */
+static void fill_leaving(const char *path, const char *spacer, int pages)
+{
+    char buf[4096];
+    long page = sysconf(_SC_PAGESIZE);
+    int fd;
+
+    memset(buf, 'x', sizeof(buf));
+    unlink(path);
+    fd = open(spacer, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    for (long i = 0; i < pages * page / (long)sizeof(buf); i++)
+        assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    while (write(fd, buf, sizeof(buf)) > 0)
+        ;
+    assert_int_equal(errno, ENOSPC);
+    close(fd);
+    assert_int_equal(unlink(spacer), 0);
+}
+
+/*
+ * A full filesystem at each write before the command runs: the reserved
+ * exit file (no room at all), the launch marker (room for the reserved file
+ * only), the supervisor's pid file (room for both but not the pid file).
+ * Each start is refused with the file and ENOSPC named, the command has not
+ * run, and nothing is left that says it did (NOT_LAUNCHED, no marker, no
+ * reserved file), so a later start may run it; with room, it runs exactly
+ * once. (The exit file, written after the command: test_detached_exit_on_full_disk.)
+ */
+static void test_detached_full_disk_before_run(void **state)
+{
+    fx *f = *state;
+    static const char *const names[] = { "exit.reserved", "launch", "pid" };
+    char mnt[PATH_MAX], dir[PATH_MAX + 16], s[PATH_MAX], log[PATH_MAX], cnt[PATH_MAX],
+         fill[PATH_MAX + 16], spacer[PATH_MAX + 16], p[PATH_MAX + 32], want[64];
+    tqu_detached_status st;
+    tqu_child_spec spec;
+    char *text;
+
+    if (sysconf(_SC_PAGESIZE) != 4096) {
+        print_message("page size %ld: the one-page steps assume 4096\n", sysconf(_SC_PAGESIZE));
+        skip();
+    }
+    pathf(mnt, f, "small");
+    assert_int_equal(mkdir(mnt, 0700), 0);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k,mode=0700") < 0) {
+        print_message("cannot mount a tmpfs here (%s): the full-disk case is not tested\n",
+                      strerror(errno));
+        skip();
+    }
+    snprintf(f->mounted, sizeof(f->mounted), "%s", mnt);
+    snprintf(dir, sizeof(dir), "%s/state", mnt);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(fill, sizeof(fill), "%s/fill", mnt);
+    snprintf(spacer, sizeof(spacer), "%s/spacer", mnt);
+    pathf(cnt, f, "runs");
+    script(s, f, "once.sh", "echo run >> \"$1\"\necho ran\n");
+    memset(&spec, 0, sizeof(spec));
+    spec.argv = ARGV("sh", s, cnt);
+    spec.log_path = pathf(log, f, "once.log");
+
+    for (int free_pages = 0; free_pages < 3; free_pages++) {
+        fill_leaving(fill, spacer, free_pages);
+        assert_int_equal(tqu_detached_start(&spec, dir, &st), TQU_CHILD_ESTATE);
+        assert_int_equal(st.state, TQU_DETACHED_NOT_LAUNCHED);
+        snprintf(want, sizeof(want), "/%s: %s", names[free_pages], strerror(ENOSPC));
+        if (!strstr(st.message, want))
+            fail_msg("%d free pages: '%s' does not name '%s'", free_pages, st.message, want);
+        assert_int_not_equal(access(cnt, F_OK), 0);          /* it never ran */
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+            if (access(p, F_OK) == 0)
+                fail_msg("%d free pages: %s left behind", free_pages, names[i]);
+        }
+        assert_int_equal(tqu_detached_poll(dir, NULL, 0, &st), TQU_CHILD_OK);
+        assert_int_equal(st.state, TQU_DETACHED_NOT_LAUNCHED);
+    }
+    /* room again: it starts, runs once, and its exit is recorded */
+    assert_int_equal(unlink(fill), 0);
+    assert_int_equal(tqu_detached_start(&spec, dir, &st), TQU_CHILD_OK);
+    if (!wait_state(dir, TQU_DETACHED_FINISHED, 10000, &st))
+        fail_msg("state %s: %s", tqu_detached_state_name(st.state), st.message);
+    assert_int_equal(st.exit_code, 0);
+    text = read_file(cnt);
+    assert_non_null(text);
+    assert_string_equal(text, "run\n");
+    free(text);
+    umount2(mnt, MNT_DETACH);
+    f->mounted[0] = '\0';
+}
+
+/*
+ * A starter killed -9 between reserving the exit file and writing the
+ * launch marker leaves exit.reserved (blank, its lock gone with it) and no
+ * marker: nothing was launched, so the next start runs the command, once,
+ * and records its exit in that file. (The state such a kill leaves is made
+ * by hand: the window is a few system calls wide.)
+ */
+static void test_detached_killed_before_marker(void **state)
+{
+    fx *f = *state;
+    char s[PATH_MAX], dir[PATH_MAX], log[PATH_MAX], cnt[PATH_MAX], p[PATH_MAX + 32],
+         blank[4096];
+    tqu_detached_status st;
+    tqu_child_spec spec;
+    char *text;
+
+    pathf(cnt, f, "runs");
+    script(s, f, "once.sh", "echo run >> \"$1\"\necho ran\nexit 4\n");
+    state_dir(dir, f, "state");
+    memset(blank, ' ', sizeof(blank));
+    blank[sizeof(blank) - 1] = '\0';
+    snprintf(p, sizeof(p), "%s/exit.reserved", dir);
+    write_file(p, blank, 0600);
+    assert_int_equal(tqu_detached_poll(dir, NULL, 0, &st), TQU_CHILD_OK);
+    assert_int_equal(st.state, TQU_DETACHED_NOT_LAUNCHED);
+    memset(&spec, 0, sizeof(spec));
+    spec.argv = ARGV("sh", s, cnt);
+    spec.log_path = pathf(log, f, "once.log");
+    assert_int_equal(tqu_detached_start(&spec, dir, &st), TQU_CHILD_OK);
+    if (!wait_state(dir, TQU_DETACHED_FINISHED, 10000, &st))
+        fail_msg("state %s: %s", tqu_detached_state_name(st.state), st.message);
+    assert_int_equal(st.exit_code, 4);
+    /* a second start is refused: it ran */
+    assert_int_equal(tqu_detached_start(&spec, dir, &st), TQU_CHILD_ELAUNCHED);
+    text = read_file(cnt);
+    assert_non_null(text);
+    assert_string_equal(text, "run\n");
+    free(text);
+}
+
 /*
  * A slow supervisor start: between the launch marker and the pid file the
  * state is Starting (before: Lost, "never ran", which made the Upgrade
@@ -1997,6 +2133,8 @@ int main(void)
         T(test_detached_holds_no_controller_fds),
         T(test_detached_alloc_failures),
         T(test_detached_exit_on_full_disk),
+        T(test_detached_full_disk_before_run),
+        T(test_detached_killed_before_marker),
         T(test_detached_slow_start),
         T(test_detached_supervisor_fresh_exec),
         T(test_detached_elapsed_monotonic),

@@ -1670,14 +1670,10 @@ static void test_detached_alloc_failures(void **state)
  * reserved at launch and written in place). A small tmpfs, filled by the
  * command before it exits 3. (Before: no exit file, state Lost.)
  */
-static void test_detached_exit_on_full_disk(void **state)
+/* A 256 KiB tmpfs at <tmp>/small (unmounted by teardown) and its state
+ * folder in dir; skips the test where no tmpfs can be mounted. */
+static void small_tmpfs(fx *f, char *mnt, char *dir, size_t dlen)
 {
-    fx *f = *state;
-    char mnt[PATH_MAX], dir[PATH_MAX + 16], s[PATH_MAX], log[PATH_MAX], probe[PATH_MAX + 16];
-    tqu_detached_status st;
-    tqu_child_spec spec;
-    int fd;
-
     pathf(mnt, f, "small");
     assert_int_equal(mkdir(mnt, 0700), 0);
     if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k,mode=0700") < 0) {
@@ -1686,8 +1682,19 @@ static void test_detached_exit_on_full_disk(void **state)
         skip();
     }
     snprintf(f->mounted, sizeof(f->mounted), "%s", mnt);
-    snprintf(dir, sizeof(dir), "%s/state", mnt);
+    snprintf(dir, dlen, "%s/state", mnt);
     assert_int_equal(mkdir(dir, 0700), 0);
+}
+
+static void test_detached_exit_on_full_disk(void **state)
+{
+    fx *f = *state;
+    char mnt[PATH_MAX], dir[PATH_MAX + 16], s[PATH_MAX], log[PATH_MAX], probe[PATH_MAX + 16];
+    tqu_detached_status st;
+    tqu_child_spec spec;
+    int fd;
+
+    small_tmpfs(f, mnt, dir, sizeof(dir));
     script(s, f, "fill.sh", "dd if=/dev/zero of=\"$1/fill\" bs=4096 2>/dev/null\n"
                             "echo filled\nexit 3\n");
     memset(&spec, 0, sizeof(spec));
@@ -1758,16 +1765,7 @@ static void test_detached_full_disk_before_run(void **state)
         print_message("page size %ld: the one-page steps assume 4096\n", sysconf(_SC_PAGESIZE));
         skip();
     }
-    pathf(mnt, f, "small");
-    assert_int_equal(mkdir(mnt, 0700), 0);
-    if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k,mode=0700") < 0) {
-        print_message("cannot mount a tmpfs here (%s): the full-disk case is not tested\n",
-                      strerror(errno));
-        skip();
-    }
-    snprintf(f->mounted, sizeof(f->mounted), "%s", mnt);
-    snprintf(dir, sizeof(dir), "%s/state", mnt);
-    assert_int_equal(mkdir(dir, 0700), 0);
+    small_tmpfs(f, mnt, dir, sizeof(dir));
     snprintf(fill, sizeof(fill), "%s/fill", mnt);
     snprintf(spacer, sizeof(spacer), "%s/spacer", mnt);
     pathf(cnt, f, "runs");

@@ -37,14 +37,15 @@ cleanup() {
   up_cleanup
   pkill -f "$tmp/qax/cli" 2>/dev/null || true
   [ -n "$sshd_pid" ] && { kill "$sshd_pid" 2>/dev/null; wait "$sshd_pid" 2>/dev/null; }
-  [ -n "${TQAP_KEEP:-}" ] || rm -rf "$tmp" "$remote"
+  # only this script's version folder: test_accesspoint_crash (E2E_JOBS=2
+  # may run it beside this one) uploads to other versions' folders there
+  [ -n "${TQAP_KEEP:-}" ] || { rm -rf "$tmp" "${remote:?}/${to:-none}"; rmdir "$remote" 2>/dev/null; }
 }
 trap cleanup EXIT
 [ "$(id -u)" -eq 0 ] || { echo "test_accesspoint: needs root (its own sshd and test user)"; echo "0 passed, 1 failed"; exit 1; }
-rm -rf "$remote"
-
 ns=tqap-e2e
 from=10.6.0.2401 to=10.7.0.2800
+rm -rf "${remote:?}/$to"
 root=$tmp/qax/cli
 pc_rel=tq_paas/skylar/skylar_linuxserver_client/plan_client
 new=$root/$to

@@ -310,12 +310,28 @@ static void table_release(kp_table *t)
 
 /* ------------------------------------------------------------ status */
 
-/* Blocked only because another upgrade holds the one-upgrade slot: the
- * controller marks it Stalled, but it starts by itself when that one has
- * finished (README, AnotherUpgradeActive): no person need act. */
+/* Blocked only because another resource of its kind holds the kind's
+ * one-at-a-time slot (each workflow's slot reason, README): the controller
+ * marks it Stalled, but it starts by itself when that one has finished, so
+ * no person need act. What it waits for, or NULL when it is not queued. */
+static const char *queued_for(const cJSON *obj)
+{
+    static const struct { const char *reason, *what; } slots[] = {
+        {"AnotherUpgradeActive", "upgrade"},
+        {"AnotherAccessPointUpgradeActive", "access point upgrade"},
+        {"AnotherRestoreActive", "restore"},
+        {"AnotherTuningActive", "tuning"},
+    };
+    const char *r = k8s_json_str(condition(obj, "Stalled"), "reason", NULL);
+    for (size_t i = 0; r && i < sizeof(slots) / sizeof(slots[0]); i++)
+        if (!strcmp(r, slots[i].reason))
+            return slots[i].what;
+    return NULL;
+}
+
 static int queued(const cJSON *obj)
 {
-    return is(k8s_json_str(condition(obj, "Stalled"), "reason", NULL), "AnotherUpgradeActive");
+    return queued_for(obj) != NULL;
 }
 
 static const char *assessment(const cJSON *obj, char *buf, size_t len)
@@ -340,7 +356,7 @@ static const char *assessment(const cJSON *obj, char *buf, size_t len)
     else if (is(phase, "Paused"))
         snprintf(buf, len, "Paused: kubectl tianqing approve continues it");
     else if (is(phase, "Blocked") && queued(obj))
-        snprintf(buf, len, "Blocked: waiting for another upgrade to finish, then it starts by itself");
+        snprintf(buf, len, "Blocked: waiting for another %s to finish, then it starts by itself", queued_for(obj));
     else if (is(phase, "Blocked"))
         snprintf(buf, len, "Blocked: a person must act");
     else if (is(phase, "Failed"))

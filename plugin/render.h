@@ -44,9 +44,9 @@ int kp_render_history(k8s_buf *out, const cJSON *obj);
 /* What `wait` sees in an object: READY when condition Ready is True,
  * STALLED when Stalled is True, each only for the current generation
  * (the condition's observedGeneration, else status.observedGeneration,
- * at least metadata.generation); PENDING otherwise. Stalled for
- * AnotherUpgradeActive is PENDING: the resource waits its turn and starts
- * by itself, no person need act. */
+ * at least metadata.generation); PENDING otherwise. Stalled for a
+ * workflow's slot reason (AnotherUpgradeActive and its like) is PENDING:
+ * the resource waits its turn and starts by itself, no person need act. */
 typedef enum kp_wait_state { KP_WAIT_PENDING, KP_WAIT_READY, KP_WAIT_STALLED } kp_wait_state;
 kp_wait_state kp_wait_check(const cJSON *obj);
 

@@ -168,6 +168,9 @@ static void test_status_queued(void **s)
                               "  AnotherUpgradeActive: another upgrade is in progress\n    Remedy: another TianqingUpgrade"));
     assert_null(strstr(t, "a person must act"));
     free(t);
+    t = screen_of(OBJ("\"phase\":\"Blocked\"," STALLED("AnotherRestoreActive", "another restore is in progress")));
+    assert_non_null(strstr(t, "\nAssessment:  Blocked: waiting for another restore to finish, then it starts by itself\n"));
+    free(t);
     t = screen_of(OBJ("\"phase\":\"Blocked\"," STALLED("PackageMissing", "no package")));
     assert_non_null(strstr(t, "\nAssessment:  Blocked: a person must act\n"));
     assert_non_null(strstr(t, "\nReasons (a person must act):\n  PackageMissing: no package\n"));
@@ -573,6 +576,11 @@ static void test_wait_check(void **s)
     assert_int_equal(wait_on("{\"metadata\":{\"generation\":1},\"status\":{\"observedGeneration\":1,"
                              "\"phase\":\"Blocked\",\"conditions\":[{\"type\":\"Stalled\",\"status\":\"True\","
                              "\"reason\":\"AnotherUpgradeActive\",\"observedGeneration\":1}]}}"),
+                     KP_WAIT_PENDING);
+    /* ... and every other kind's slot the same */
+    assert_int_equal(wait_on("{\"metadata\":{\"generation\":1},\"status\":{\"observedGeneration\":1,"
+                             "\"phase\":\"Blocked\",\"conditions\":[{\"type\":\"Stalled\",\"status\":\"True\","
+                             "\"reason\":\"AnotherAccessPointUpgradeActive\",\"observedGeneration\":1}]}}"),
                      KP_WAIT_PENDING);
 #undef C
 }

@@ -704,18 +704,12 @@ static int wait_event(void *ud, const char *type, const cJSON *obj)
         }
         /* a message of several lines (one quoting a log): the lines
          * after the first indented, so the first line stays the verdict */
-        printf("%s: Stalled: %s: ", name, reason ? reason : "-");
-        for (const char *p = msg ? msg : ""; *p; p++) {
-            size_t nl = strspn(p, "\n");
-            if (!nl) {
-                putchar(*p);
-                continue;
-            }
-            if (p[nl])
-                fputs("\n  ", stdout);
-            p += nl - 1;
-        }
-        putchar('\n');
+        k8s_buf b;
+        k8s_buf_init(&b, 0);
+        if (k8s_buf_printf(&b, "%s: Stalled: %s: ", name, reason ? reason : "-") ||
+            kp_render_text(&b, msg ? msg : "", 2) || emit(&b))
+            printf("%s: Stalled: %s\n", name, reason ? reason : "-");   /* without memory: the verdict alone */
+        k8s_buf_release(&b);
         rc = KP_EXIT_STALLED + 1;
         break;
     }

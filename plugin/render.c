@@ -657,6 +657,13 @@ out:
     return o.rc;
 }
 
+int kp_render_text(k8s_buf *out, const char *text, int indent)
+{
+    kp_out o = {out, 0};
+    out_text(&o, text, indent);
+    return o.rc;
+}
+
 int kp_render_history(k8s_buf *out, const cJSON *obj)
 {
     kp_out o = {out, 0};

@@ -40,6 +40,10 @@ int kp_render_plan(k8s_buf *out, const cJSON *obj);
 /* status.history[] as a table (newest first, as stored), or
  * "no attempts recorded". */
 int kp_render_history(k8s_buf *out, const cJSON *obj);
+/* text and a newline; the lines of a text of several lines after the
+ * first indented by indent spaces (the layout of a screen), trailing
+ * newlines dropped. 0, or -1 without memory. */
+int kp_render_text(k8s_buf *out, const char *text, int indent);
 
 /* What `wait` sees in an object: READY when condition Ready is True,
  * STALLED when Stalled is True, each only for the current generation
